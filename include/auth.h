@@ -1,0 +1,47 @@
+/* auth.h - one front for every authentication and authorization module.
+ *
+ * Modules (auth { authentication LIST; authorization LIST; }):
+ *   generic   crypt(3) against the passwd field of getpwnam()
+ *   system    getpwnam() + shadow, crypt(3)
+ *   pam       Linux-PAM, service `pam { service NAME; }` (default gnu-pop3d)
+ *   virtdomain  user@domain (or user%domain) against DIR/domain passwd-format files
+ * The first module that says yes wins.  An unknown user costs the same as a known one
+ * and gets the same answer.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#ifndef POP3D_AUTH_H
+#define POP3D_AUTH_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+struct conf;
+
+struct auth_user {
+  char *name;      /* the user's canonical name */
+  uid_t uid;
+  gid_t gid;
+  char *home;
+  char *mailbox;   /* maildrop URL from the authorization module, or NULL: use config */
+};
+
+enum auth_status {
+  AUTH_OK = 0,
+  AUTH_FAIL = -1,    /* bad user or password: [AUTH] */
+  AUTH_TEMP = -2,    /* server-side trouble: [SYS/TEMP] */
+  AUTH_PERM = -3,    /* configuration selects something unusable: [SYS/PERM] */
+};
+
+/* Authenticate user with password, then authorize (fill *out).  The password is not
+ * kept.  *error_r gets a reason for the log (never shown to the client). */
+enum auth_status auth_login(const struct conf *c, const char *user, const char *password,
+                            struct auth_user *out, const char **error_r) WUR;
+void auth_user_free(struct auth_user *u);
+
+/* Names of modules this build has, in Mailutils' default order, NULL-terminated. */
+extern const char *const auth_modules[];
+
+#endif

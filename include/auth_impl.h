@@ -1,0 +1,74 @@
+/* auth_impl.h - the interface between auth.c and its backends (auth_*.c).
+ *
+ * A backend answers for one user at a time.  "I don't know this user" (NOUSER) lets the
+ * next module of the list try; DENIED means the user is known and the credentials were
+ * refused; TEMP means the backend could not answer (server-side trouble).
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#ifndef POP3D_AUTH_IMPL_H
+#define POP3D_AUTH_IMPL_H
+
+#include <pwd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "util.h"
+
+struct conf;
+
+enum auth_mod_result {
+  AUTH_MOD_OK,
+  AUTH_MOD_NOUSER,   /* not this module's user, or it can't decide: try the next */
+  AUTH_MOD_DENIED,   /* the user is known and was refused (bad password, expired...) */
+  AUTH_MOD_TEMP,     /* the module could not answer */
+};
+
+/* State of one auth_login() call, shared by the modules it runs. */
+struct auth_ctx {
+  const struct conf *conf;
+  const char *user;         /* the name as the client gave it (already validated) */
+  const char *password;
+  char *canon;              /* canonical name set by the authenticating module, or NULL */
+  bool hashed;              /* a full-cost password check was made (crypt or PAM) */
+  char *failed_hash;        /* last hash that did not match: not checked twice */
+  const char *error;        /* reason of the last module, for the log */
+  char errbuf[192];         /* storage for a formatted reason */
+};
+
+struct auth_module {
+  const char *name;
+  /* Check ctx->password for ctx->user.  May set ctx->canon (malloc'd). */
+  enum auth_mod_result (*authenticate)(struct auth_ctx *ctx);
+  /* Fill out for name (the canonical name).  NULL: the module does no authorization. */
+  enum auth_mod_result (*authorize)(struct auth_ctx *ctx, const char *name,
+                                    struct auth_user *out);
+};
+
+extern const struct auth_module auth_module_generic;
+extern const struct auth_module auth_module_system;
+extern const struct auth_module auth_module_pam;
+extern const struct auth_module auth_module_virtdomain;
+
+/* True if hash can be given to crypt(3): not empty, not a placeholder such as "x",
+ * "*" or a locked "!..." entry. */
+bool auth_hash_usable(const char *hash);
+
+/* crypt(3) ctx->password with hash as setting and compare in constant time.  OK or
+ * DENIED ("bad password"); a hash crypt can't use is DENIED without counting as a
+ * full-cost check. */
+enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash);
+
+/* getpwnam() with its errors sorted: OK (*pw set), NOUSER, TEMP (ctx->error set). */
+enum auth_mod_result auth_getpwnam(struct auth_ctx *ctx, const char *name,
+                                   struct passwd **pw);
+
+/* Fill out from a passwd entry; name is the canonical name to record. */
+void auth_user_from_passwd(struct auth_user *out, const char *name,
+                           const struct passwd *pw);
+
+/* Set ctx->error to a formatted reason (kept in ctx->errbuf). */
+void auth_set_error(struct auth_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
+
+#endif

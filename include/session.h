@@ -1,0 +1,64 @@
+/* session.h - one POP3 session: everything a connection needs lives in struct session.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#ifndef POP3D_SESSION_H
+#define POP3D_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "mailbox.h"
+#include "params.h"
+#include "transport.h"
+
+/* RFC 1939 states, as bits so the command table can allow several. */
+enum session_state {
+  SESSION_AUTHORIZATION = 1u << 0,
+  SESSION_TRANSACTION = 1u << 1,
+  SESSION_UPDATE = 1u << 2,
+};
+
+/* How a session ended (for the log and the exit code). */
+enum session_end {
+  SESSION_END_NONE,
+  SESSION_END_QUIT,
+  SESSION_END_EOF,
+  SESSION_END_TIMEOUT,
+  SESSION_END_ERROR,
+  SESSION_END_ABUSE,      /* too many bad commands or failed logins */
+};
+
+struct session {
+  const struct conf *conf;
+  struct transport t;
+  enum session_state state;
+  enum session_end end;
+  char stamp[128];                /* APOP-style greeting timestamp <...@host> */
+  char *user;                     /* from USER, until PASS */
+  struct auth_user auth;
+  bool authenticated;
+  struct mailbox mb;
+  bool mb_open;
+  unsigned bad_commands;
+  unsigned auth_failures;
+  bool update_failed;             /* QUIT could not apply every deletion */
+  const char *peer;               /* client address for the log */
+  bool transcript;
+  time_t started;
+  /* Summary for the log. */
+  size_t n_retrieved;
+  uint64_t bytes_retrieved;
+  size_t n_deleted;
+};
+
+/* Run one session on rfd/wfd until QUIT, EOF, timeout or error.  Returns the process exit
+ * code (sysexits, as Mailutils: 0, 70 software, 74 I/O, 75 timeout, 76 EOF in
+ * TRANSACTION). */
+int session_run(const struct conf *c, int rfd, int wfd, const char *peer, unsigned timeout,
+                bool transcript);
+
+#endif

@@ -1,0 +1,52 @@
+/* transport.h - buffered, timed reads and writes over a plain fd pair (and, with the TLS
+ * issue, over a TLS session).  The fds are made non-blocking; every wait is a poll()
+ * bounded by the session timeout, so a client that stops reading (even in the middle of
+ * RETR) can't hold a session, and its maildrop lock, forever.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#ifndef POP3D_TRANSPORT_H
+#define POP3D_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "params.h"
+#include "util.h"
+
+enum transport_status {
+  TRANSPORT_OK = 0,
+  TRANSPORT_EOF = -1,      /* the peer closed its side */
+  TRANSPORT_TIMEOUT = -2,  /* no progress within the timeout */
+  TRANSPORT_ERROR = -3,    /* I/O error (EPIPE, ECONNRESET, ...) */
+};
+
+struct transport {
+  int rfd, wfd;
+  unsigned timeout;                /* seconds; 0 = none */
+  char in[PARAMS_INBUF_SIZE];
+  size_t in_start, in_end;         /* unread input is in[in_start, in_end) */
+  char *out;
+  size_t out_len, out_cap;
+  enum transport_status status;    /* sticky: the first failure */
+  uint64_t bytes_out;
+};
+
+/* Set up over rfd/wfd (the same socket, or stdin/stdout), with an output buffer of
+ * outbuf_size bytes.  Makes the fds non-blocking and, for TCP, disables Nagle (all
+ * output is buffered here, so every write is a whole reply or block). */
+void transport_init(struct transport *t, int rfd, int wfd, size_t outbuf_size,
+                    unsigned timeout);
+void transport_free(struct transport *t);
+
+/* Read more input into the buffer (waits up to the timeout).  TRANSPORT_OK when at least
+ * one byte arrived. */
+enum transport_status transport_fill(struct transport *t) WUR;
+
+/* Queue bytes for output; flushes as the buffer fills.  Errors are sticky. */
+enum transport_status transport_write(struct transport *t, const void *p, size_t n);
+/* Write out everything queued. */
+enum transport_status transport_flush(struct transport *t);
+
+#endif

@@ -1,0 +1,353 @@
+/* auth.c - the front of the authentication and authorization modules.
+ *
+ * auth_login() runs the authentication list (first success wins), then the
+ * authorization list for the canonical name.  Whatever happens, a login costs at least
+ * one full password hash: when no module hashed anything (unknown user, locked
+ * account...), a dummy hash of the default kind is computed, so that the time of an
+ * answer does not tell whether the user exists.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_CRYPT_H
+# include <crypt.h>
+#endif
+
+#include "auth.h"
+#include "auth_impl.h"
+#include "conf.h"
+#include "log.h"
+#include "params.h"
+#include "util.h"
+
+const char *const auth_modules[] = {
+  "generic",
+  "system",
+#ifdef HAVE_PAM
+  "pam",
+#endif
+  "virtdomain",
+  NULL,
+};
+
+/* Every module this file knows, built or stub (the PAM stub says it is not built). */
+static const struct auth_module *const module_table[] = {
+  &auth_module_generic,
+  &auth_module_system,
+  &auth_module_pam,
+  &auth_module_virtdomain,
+};
+
+/* Mailutils modules pop3d does not build; conf_check() refuses them before serving. */
+static const char *const modules_not_built[] = {
+  "sql", "ldap", "radius", "gsasl", "tls", NULL,
+};
+
+/* Reason of the last failure, valid until the next auth_login(). */
+static char auth_error[256];
+
+void auth_set_error(struct auth_ctx *ctx, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(ctx->errbuf, sizeof ctx->errbuf, fmt, ap);
+  va_end(ap);
+  ctx->error = ctx->errbuf;
+}
+
+bool auth_name_valid(const char *name)
+{
+  size_t n;
+
+  if (name == NULL)
+    return false;
+  n = strlen(name);
+  if (n == 0 || n > PARAMS_USER_MAX)
+    return false;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
+      return false;
+  return true;
+}
+
+bool auth_hash_usable(const char *hash)
+{
+  /* Real hashes are at least the 13 characters of DES crypt; "x", "*", "!", "*LK*",
+   * "!!" and the like are placeholders or locks. */
+  return hash != NULL && strlen(hash) >= 13 && hash[0] != '!' && hash[0] != '*';
+}
+
+/* crypt(3) password with setting.  Returns 1 when the result equals expect (expect may
+ * be NULL: only the cost is wanted), 0 when it does not, -1 when crypt refused the
+ * setting, -2 on allocation failure. */
+static int run_crypt(const char *password, const char *setting, const char *expect)
+{
+  struct crypt_data *cd = calloc(1, sizeof *cd);
+  const char *r;
+  int res;
+
+  if (cd == NULL)
+    return -2;
+  r = crypt_r(password, setting, cd);
+  /* libxcrypt returns a "*0"/"*1" failure token (or NULL) for settings it can't use. */
+  if (r == NULL || r[0] == '*')
+    res = -1;
+  else if (expect == NULL)
+    res = 0;
+  else
+    res = util_streq_ct(r, expect) ? 1 : 0;
+  util_wipe(cd, sizeof *cd);
+  free(cd);
+  return res;
+}
+
+/* The setting of the dummy hash: the default method of the crypt library (what passwd
+ * uses for new hashes), made once per process. */
+static const char *dummy_setting(void)
+{
+  static char setting[128];
+
+  if (setting[0] == '\0') {
+#ifdef CRYPT_GENSALT_OUTPUT_SIZE
+    if (crypt_gensalt_rn(NULL, 0, NULL, 0, setting, (int)sizeof setting) == NULL ||
+        setting[0] == '*')
+#endif
+      snprintf(setting, sizeof setting, "%s", "$6$pop3dDummySalt$");
+  }
+  return setting;
+}
+
+static void dummy_cost(const char *password)
+{
+  (void)run_crypt(password, dummy_setting(), NULL);
+}
+
+enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash)
+{
+  int r;
+
+  /* generic and system often see the same passwd hash: hash it once. */
+  if (ctx->failed_hash != NULL && strcmp(ctx->failed_hash, hash) == 0) {
+    ctx->error = "bad password";
+    return AUTH_MOD_DENIED;
+  }
+  r = run_crypt(ctx->password, hash, hash);
+  switch (r) {
+  case 1:
+    ctx->hashed = true;
+    return AUTH_MOD_OK;
+  case 0:
+    ctx->hashed = true;
+    util_free_secret(ctx->failed_hash);
+    ctx->failed_hash = util_xstrdup(hash);
+    ctx->error = "bad password";
+    return AUTH_MOD_DENIED;
+  case -1:
+    ctx->error = "password hash of an unsupported kind";
+    return AUTH_MOD_DENIED;
+  default:
+    ctx->error = "out of memory";
+    return AUTH_MOD_TEMP;
+  }
+}
+
+enum auth_mod_result auth_getpwnam(struct auth_ctx *ctx, const char *name,
+                                   struct passwd **pw)
+{
+  errno = 0;
+  *pw = getpwnam(name);
+  if (*pw != NULL)
+    return AUTH_MOD_OK;
+  switch (errno) {
+  case 0: case ENOENT: case ESRCH: case EBADF: case EPERM:
+    ctx->error = "unknown user";
+    return AUTH_MOD_NOUSER;
+  default:
+    auth_set_error(ctx, "getpwnam: %s", strerror(errno));
+    return AUTH_MOD_TEMP;
+  }
+}
+
+void auth_user_from_passwd(struct auth_user *out, const char *name,
+                           const struct passwd *pw)
+{
+  out->name = util_xstrdup(name);
+  out->uid = pw->pw_uid;
+  out->gid = pw->pw_gid;
+  out->home = util_xstrdup(pw->pw_dir != NULL ? pw->pw_dir : "");
+  out->mailbox = NULL;
+}
+
+void auth_user_free(struct auth_user *u)
+{
+  if (u == NULL)
+    return;
+  free(u->name);
+  free(u->home);
+  free(u->mailbox);
+  u->name = u->home = u->mailbox = NULL;
+}
+
+static const struct auth_module *module_find(const char *name)
+{
+  for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++)
+    if (strcmp(module_table[i]->name, name) == 0)
+      return module_table[i];
+  return NULL;
+}
+
+static bool module_not_built(const char *name)
+{
+  for (size_t i = 0; modules_not_built[i] != NULL; i++)
+    if (strcmp(modules_not_built[i], name) == 0)
+      return true;
+  return false;
+}
+
+/* The modules to run, in order: the configured list after its last `clear`, or the
+ * default order when nothing was configured.  Returns a malloc'd array of *n. */
+static const struct auth_module **module_list(const struct conf_strlist *l, bool authz,
+                                              size_t *n)
+{
+  const struct auth_module **v;
+  size_t start = 0, cap;
+
+  *n = 0;
+  if (l->n == 0) {
+    cap = sizeof auth_modules / sizeof auth_modules[0];
+    v = util_xcalloc(cap, sizeof *v);
+    for (size_t i = 0; auth_modules[i] != NULL; i++) {
+      const struct auth_module *m = module_find(auth_modules[i]);
+      if (m != NULL && (!authz || m->authorize != NULL))
+        v[(*n)++] = m;
+    }
+    return v;
+  }
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], "clear") == 0)
+      start = i + 1;
+  v = util_xcalloc(l->n, sizeof *v);
+  for (size_t i = start; i < l->n; i++) {
+    const struct auth_module *m = module_find(l->v[i]);
+    if (m == NULL) {
+      if (!module_not_built(l->v[i]))
+        log_msg(LOG_WARNING, "auth: unknown module `%s' ignored", l->v[i]);
+      continue;
+    }
+    if (authz && m->authorize == NULL)
+      continue;
+    v[(*n)++] = m;
+  }
+  return v;
+}
+
+static enum auth_status finish(struct auth_ctx *ctx, enum auth_status st,
+                               const char *reason, const char **error_r)
+{
+  snprintf(auth_error, sizeof auth_error, "%s", reason != NULL ? reason : "");
+  *error_r = st == AUTH_OK ? NULL : auth_error;
+  util_free_secret(ctx->failed_hash);
+  ctx->failed_hash = NULL;
+  free(ctx->canon);
+  ctx->canon = NULL;
+  util_wipe(ctx->errbuf, sizeof ctx->errbuf);
+  return st;
+}
+
+enum auth_status auth_login(const struct conf *c, const char *user, const char *password,
+                            struct auth_user *out, const char **error_r)
+{
+  struct auth_ctx ctx;
+  const struct auth_module **mods;
+  size_t nmods;
+  char denied[sizeof ctx.errbuf] = "", temp[sizeof ctx.errbuf] = "";
+  bool authenticated = false;
+  const char *name;
+
+  memset(&ctx, 0, sizeof ctx);
+  ctx.conf = c;
+  ctx.user = user;
+  ctx.password = password != NULL ? password : "";
+  memset(out, 0, sizeof *out);
+  out->uid = (uid_t)-1;
+  out->gid = (gid_t)-1;
+
+  if (!auth_name_valid(user)) {
+    dummy_cost(ctx.password);
+    return finish(&ctx, AUTH_FAIL, "invalid user name", error_r);
+  }
+
+  mods = module_list(&c->authentication, false, &nmods);
+  for (size_t i = 0; i < nmods && !authenticated; i++) {
+    enum auth_mod_result r;
+
+    ctx.error = NULL;
+    r = mods[i]->authenticate(&ctx);
+    switch (r) {
+    case AUTH_MOD_OK:
+      authenticated = true;
+      break;
+    case AUTH_MOD_DENIED:
+      /* The first refusal of a known user is the most telling reason. */
+      if (denied[0] == '\0')
+        snprintf(denied, sizeof denied, "%s", ctx.error ? ctx.error : "bad password");
+      break;
+    case AUTH_MOD_TEMP:
+      if (temp[0] == '\0')
+        snprintf(temp, sizeof temp, "%s: %s", mods[i]->name,
+                 ctx.error ? ctx.error : "temporary failure");
+      break;
+    case AUTH_MOD_NOUSER:
+      /* A module that authenticated someone else's name must not leak a canon. */
+      free(ctx.canon);
+      ctx.canon = NULL;
+      break;
+    }
+  }
+  free(mods);
+
+  if (!authenticated) {
+    if (!ctx.hashed)
+      dummy_cost(ctx.password);
+    if (nmods == 0)
+      return finish(&ctx, AUTH_PERM, "no usable authentication module configured",
+                    error_r);
+    if (denied[0] != '\0')
+      return finish(&ctx, AUTH_FAIL, denied, error_r);
+    if (temp[0] != '\0')
+      return finish(&ctx, AUTH_TEMP, temp, error_r);
+    return finish(&ctx, AUTH_FAIL, "unknown user", error_r);
+  }
+
+  name = ctx.canon != NULL ? ctx.canon : user;
+  mods = module_list(&c->authorization, true, &nmods);
+  for (size_t i = 0; i < nmods; i++) {
+    enum auth_mod_result r;
+
+    ctx.error = NULL;
+    r = mods[i]->authorize(&ctx, name, out);
+    if (r == AUTH_MOD_OK) {
+      free(mods);
+      return finish(&ctx, AUTH_OK, NULL, error_r);
+    }
+    auth_user_free(out);
+    if (r == AUTH_MOD_TEMP && temp[0] == '\0')
+      snprintf(temp, sizeof temp, "%s: %s", mods[i]->name,
+               ctx.error ? ctx.error : "temporary failure");
+  }
+  free(mods);
+  if (nmods == 0)
+    return finish(&ctx, AUTH_PERM, "no usable authorization module configured", error_r);
+  if (temp[0] != '\0')
+    return finish(&ctx, AUTH_TEMP, temp, error_r);
+  return finish(&ctx, AUTH_FAIL, "authenticated, but no authorization module knows the user",
+                error_r);
+}

@@ -1,0 +1,103 @@
+/* commands.c - the command table and CAPA.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "proto.h"
+#include "session.h"
+
+#define AUTH SESSION_AUTHORIZATION
+#define TRANS SESSION_TRANSACTION
+
+static const struct command commands[] = {
+  { "USER", cmd_user, AUTH, CMD_ARG_REQ },
+  { "PASS", cmd_pass, AUTH, CMD_ARG_REST | CMD_SECRET },
+  { "QUIT", cmd_quit, AUTH | TRANS, CMD_ARG_NONE },
+  { "CAPA", cmd_capa, AUTH | TRANS, CMD_ARG_NONE },
+  { "STAT", cmd_stat, TRANS, CMD_ARG_NONE },
+  { "LIST", cmd_list, TRANS, 0 },
+  { "RETR", cmd_retr, TRANS, CMD_ARG_REQ },
+  { "DELE", cmd_dele, TRANS, CMD_ARG_REQ },
+  { "NOOP", cmd_noop, TRANS, CMD_ARG_NONE },
+  { "RSET", cmd_rset, TRANS, CMD_ARG_NONE },
+  { "TOP", cmd_top, TRANS, CMD_ARG_REQ },
+  { "UIDL", cmd_uidl, TRANS, 0 },
+};
+
+const struct command *commands_find(const char *name, size_t len)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strlen(commands[i].name) == len && util_strncasecmp(commands[i].name, name, len) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+/* Capabilities and the commands that bring them: a capability is listed only in the
+ * states where its command is offered in this session (TOP and UIDL are announced before
+ * login too, since they will be offered after it, as RFC 2449's examples do). */
+static const struct capa {
+  const char *name;          /* capability line */
+  const char *command;       /* listed when this command exists in the table */
+  unsigned states;
+} capas[] = {
+  { "TOP", "TOP", AUTH | TRANS },
+  { "UIDL", "UIDL", AUTH | TRANS },
+  { "USER", "USER", AUTH },
+  { "RESP-CODES", NULL, AUTH | TRANS },
+  { "AUTH-RESP-CODE", NULL, AUTH | TRANS },
+  { "PIPELINING", NULL, AUTH | TRANS },
+};
+
+void commands_capa(struct session *s, const struct cmd_outcome *o)
+{
+  const struct conf *c = s->conf;
+
+  for (size_t i = 0; i < sizeof capas / sizeof capas[0]; i++) {
+    if (!(capas[i].states & s->state))
+      continue;
+    if (capas[i].command && commands_find(capas[i].command, strlen(capas[i].command)) == NULL)
+      continue;
+    proto_ml_line(&s->t, capas[i].name, strlen(capas[i].name));
+  }
+  if (c->scan_lines)
+    proto_ml_printf(&s->t, "XLINES");
+  if (c->expire < 0)
+    proto_ml_printf(&s->t, "EXPIRE NEVER");
+  else
+    proto_ml_printf(&s->t, "EXPIRE %ld", c->expire);
+  proto_ml_printf(&s->t, "IMPLEMENTATION %s", PACKAGE_NAME);
+  proto_ml_end(&s->t);
+}
+
+void cmd_err(struct cmd_outcome *o, const char *code, const char *fmt, ...)
+{
+  va_list ap;
+
+  o->status = CMD_ERR;
+  o->code = code;
+  va_start(ap, fmt);
+  vsnprintf(o->text, sizeof o->text, fmt, ap);
+  va_end(ap);
+}
+
+void cmd_ok(struct cmd_outcome *o, const char *fmt, ...)
+{
+  va_list ap;
+
+  o->status = CMD_OK;
+  va_start(ap, fmt);
+  vsnprintf(o->text, sizeof o->text, fmt, ap);
+  va_end(ap);
+}
+
+void cmd_capa(struct session *s, char *arg, struct cmd_outcome *o)
+{
+  cmd_ok(o, "Capability list follows");
+  o->body = commands_capa;
+}

@@ -1,0 +1,162 @@
+/* main.c - command line, configuration, pick the mode; nothing else.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sysexits.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+static void show_config_options(void)
+{
+  printf("VERSION=%s\n", PACKAGE_VERSION);
+  printf("SYSCONFDIR=%s\n", SYSCONFDIR);
+#ifdef HAVE_GNUTLS
+  puts("WITH_GNUTLS");
+#else
+  puts("WITHOUT_GNUTLS\t# TLS (STLS, POP3S) not built in");
+#endif
+#ifdef HAVE_GDBM
+  puts("WITH_GDBM");
+#else
+  puts("WITHOUT_GDBM\t# login-delay and bulletin-db not built in");
+#endif
+#ifdef HAVE_PAM
+  puts("WITH_PAM");
+#else
+  puts("WITHOUT_PAM\t# the pam authentication module not built in");
+#endif
+#ifdef HAVE_LIBWRAP
+  puts("WITH_LIBWRAP");
+#else
+  puts("WITHOUT_LIBWRAP\t# tcp-wrappers not built in");
+#endif
+  puts("DEFAULT_MAILBOX_TYPE=mbox");
+  puts("MAILBOX_TYPES=mbox");
+}
+
+static const char *stdin_peer(char *buf, size_t len)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+  if (getpeername(0, (struct sockaddr *)&ss, &sl) < 0 ||
+      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+      getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "stdin";
+  snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+  return buf;
+}
+
+int main(int argc, char **argv)
+{
+  struct options o;
+  struct conf c;
+  int errors = 0, r;
+  char peer[160];
+
+  r = options_parse(&o, argc, argv, stderr);
+  if (r != 0)
+    return r;
+  if (o.help) {
+    options_help(stdout);
+    return EX_OK;
+  }
+  if (o.usage) {
+    options_usage(stdout);
+    return EX_OK;
+  }
+  if (o.version) {
+    printf("pop3d (%s) %s\n"
+           "License GPLv3+: GNU GPL version 3 or later <https://gnu.org/licenses/gpl.html>\n"
+           "This is free software: you are free to change and redistribute it.\n"
+           "There is NO WARRANTY, to the extent permitted by law.\n",
+           PACKAGE_NAME, PACKAGE_VERSION);
+    return EX_OK;
+  }
+  if (o.config_help) {
+    conf_help(stdout);
+    return EX_OK;
+  }
+  if (o.show_config_options) {
+    show_config_options();
+    return EX_OK;
+  }
+
+  conf_init(&c);
+  c.verbose = o.config_verbose;
+  if (o.config_file != NULL) {
+    r = conf_load_file(&c, o.config_file, stderr);
+    errors += r < 0 ? 1 : r;
+  } else if (!o.no_site_config) {
+    r = conf_load_site(&c, stderr);
+    errors += r < 0 ? 1 : r;
+  }
+  for (size_t i = 0; i < o.nsets; i++)
+    if (conf_set(&c, o.sets[i], stderr) < 0)
+      errors++;
+  /* Command-line options win over the files. */
+  if (o.mode >= 0) {
+    c.mode = (enum conf_mode)o.mode;
+    c.mode_set = true;
+  }
+  if (o.max_children_set)
+    c.max_children = o.max_children;
+  if (o.foreground >= 0)
+    c.foreground = o.foreground == 1;
+  if (o.log_facility != NULL) {
+    int f = log_facility_parse(o.log_facility);
+    if (f < 0) {
+      fprintf(stderr, "pop3d: --log-facility: unknown facility `%s'\n", o.log_facility);
+      errors++;
+    } else {
+      c.log_facility = f;
+    }
+  }
+  if (o.debug_level != NULL) {
+    free(c.debug_level);
+    c.debug_level = util_xstrdup(o.debug_level);
+  }
+  if (o.debug_line_info >= 0)
+    c.debug_line_info = o.debug_line_info == 1;
+  options_free(&o);
+  errors += conf_check(&c, stderr);
+
+  if (o.config_lint) {
+    conf_free(&c);
+    return errors ? EX_CONFIG : EX_OK;
+  }
+  if (errors) {
+    fprintf(stderr, "pop3d: %d configuration error%s, not starting\n", errors,
+            errors == 1 ? "" : "s");
+    conf_free(&c);
+    return EX_CONFIG;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  if (c.mode == CONF_MODE_DAEMON) {
+    bool to_syslog = c.log_syslog && !c.foreground;
+    log_open(c.log_tag, c.log_facility, to_syslog, c.log_print_severity, c.log_severity);
+    r = daemon_run(&c);
+  } else {
+    /* inetd gives us the socket as stdin, stdout and stderr: never log to stderr then,
+     * unless the configuration says so (`logging { syslog no; }`, for debugging). */
+    log_open(c.log_tag, c.log_facility, c.log_syslog, c.log_print_severity, c.log_severity);
+    r = session_run(&c, 0, 1, stdin_peer(peer, sizeof peer), c.timeout, c.transcript);
+  }
+  conf_free(&c);
+  return r;
+}

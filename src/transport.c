@@ -1,0 +1,169 @@
+/* transport.c - buffered, timed I/O over a plain fd pair.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport.h"
+#include "util.h"
+
+static void set_nonblock(int fd)
+{
+  int fl = fcntl(fd, F_GETFL);
+
+  if (fl >= 0 && !(fl & O_NONBLOCK))
+    (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void set_nodelay(int fd)
+{
+  int one = 1;
+
+  /* Fails harmlessly with ENOTSOCK/EOPNOTSUPP on pipes and UNIX sockets. */
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void transport_init(struct transport *t, int rfd, int wfd, size_t outbuf_size,
+                    unsigned timeout)
+{
+  memset(t, 0, sizeof *t);
+  t->rfd = rfd;
+  t->wfd = wfd;
+  t->timeout = timeout;
+  if (outbuf_size < PARAMS_OUTBUF_MIN)
+    outbuf_size = PARAMS_OUTBUF_MIN;
+  if (outbuf_size > PARAMS_OUTBUF_MAX)
+    outbuf_size = PARAMS_OUTBUF_MAX;
+  t->out = util_xmalloc(outbuf_size);
+  t->out_cap = outbuf_size;
+  set_nonblock(rfd);
+  set_nonblock(wfd);
+  set_nodelay(wfd);
+}
+
+void transport_free(struct transport *t)
+{
+  free(t->out);
+  t->out = NULL;
+}
+
+/* Wait until fd is ready for events; the deadline is `timeout` seconds from now. */
+static enum transport_status wait_fd(const struct transport *t, int fd, short events)
+{
+  struct pollfd p = { .fd = fd, .events = events };
+  int ms = t->timeout ? (int)(t->timeout > 2000000 ? 2000000000 : t->timeout * 1000) : -1;
+
+  for (;;) {
+    int r = poll(&p, 1, ms);
+    if (r > 0)
+      return TRANSPORT_OK;
+    if (r == 0)
+      return TRANSPORT_TIMEOUT;
+    if (errno != EINTR)
+      return TRANSPORT_ERROR;
+  }
+}
+
+enum transport_status transport_fill(struct transport *t)
+{
+  if (t->status != TRANSPORT_OK)
+    return t->status;
+  if (t->in_start > 0) {
+    memmove(t->in, t->in + t->in_start, t->in_end - t->in_start);
+    t->in_end -= t->in_start;
+    t->in_start = 0;
+  }
+  if (t->in_end == sizeof t->in)
+    return TRANSPORT_OK;   /* full: the caller consumes first */
+  for (;;) {
+    ssize_t r = read(t->rfd, t->in + t->in_end, sizeof t->in - t->in_end);
+    if (r > 0) {
+      t->in_end += (size_t)r;
+      return TRANSPORT_OK;
+    }
+    if (r == 0)
+      return t->status = TRANSPORT_EOF;
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      enum transport_status w = wait_fd(t, t->rfd, POLLIN);
+      if (w != TRANSPORT_OK)
+        return t->status = w;
+      continue;
+    }
+    if (errno == ECONNRESET || errno == EPIPE)
+      return t->status = TRANSPORT_EOF;
+    return t->status = TRANSPORT_ERROR;
+  }
+}
+
+static enum transport_status write_fd(struct transport *t, const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(t->wfd, p, n);
+    if (w > 0) {
+      p += w;
+      n -= (size_t)w;
+      t->bytes_out += (uint64_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      enum transport_status s = wait_fd(t, t->wfd, POLLOUT);
+      if (s != TRANSPORT_OK)
+        return t->status = s;
+      continue;
+    }
+    return t->status = (errno == EPIPE || errno == ECONNRESET) ? TRANSPORT_EOF
+                                                               : TRANSPORT_ERROR;
+  }
+  return TRANSPORT_OK;
+}
+
+enum transport_status transport_flush(struct transport *t)
+{
+  enum transport_status s;
+
+  if (t->status != TRANSPORT_OK)
+    return t->status;
+  s = write_fd(t, t->out, t->out_len);
+  t->out_len = 0;
+  return s;
+}
+
+enum transport_status transport_write(struct transport *t, const void *p, size_t n)
+{
+  const char *c = p;
+
+  if (t->status != TRANSPORT_OK)
+    return t->status;
+  while (n > 0) {
+    size_t room = t->out_cap - t->out_len;
+    if (room == 0) {
+      if (transport_flush(t) != TRANSPORT_OK)
+        return t->status;
+      continue;
+    }
+    /* A large write with an empty buffer goes straight out, saving a copy. */
+    if (t->out_len == 0 && n >= t->out_cap)
+      return write_fd(t, c, n);
+    if (room > n)
+      room = n;
+    memcpy(t->out + t->out_len, c, room);
+    t->out_len += room;
+    c += room;
+    n -= room;
+  }
+  return TRANSPORT_OK;
+}

@@ -35,11 +35,22 @@ enum auth_status {
   AUTH_PERM = -3,    /* configuration selects something unusable: [SYS/PERM] */
 };
 
+/* Call once before serving, as root and before chroot or fork: makes the dummy hash
+ * that unknown users cost of the same kind and cost as the site's own (the most
+ * common method in the shadow database), or of the crypt library's default method.
+ * Optional: without it the library default is used. */
+void auth_init(void);
+
 /* Authenticate user with password, then authorize (fill *out).  The password is not
- * kept.  *error_r gets a reason for the log (never shown to the client). */
+ * kept.  *error_r gets a reason for the log (never shown to the client), valid until
+ * the next call.  On failure *out holds nothing to free. */
 enum auth_status auth_login(const struct conf *c, const char *user, const char *password,
                             struct auth_user *out, const char **error_r) WUR;
 void auth_user_free(struct auth_user *u);
+
+/* A user name auth_login() accepts: 1 to PARAMS_USER_MAX bytes, no control character,
+ * no '/' or ':'.  (auth_login() checks it itself; exported for early checks.) */
+bool auth_name_valid(const char *name);
 
 /* Names of modules this build has, in Mailutils' default order, NULL-terminated. */
 extern const char *const auth_modules[];

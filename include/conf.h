@@ -168,6 +168,11 @@ struct conf {
 
   /* Where the configuration came from (for --config-verbose and messages). */
   bool verbose;
+
+  /* Directory against which relative `include' names and the site files are resolved;
+   * NULL (conf_init) means the build's SYSCONFDIR.  Not owned: tests point it at a
+   * scratch directory. */
+  const char *sysconfdir;
 };
 
 /* Fill c with the compiled-in defaults (Mailutils' defaults, see params.h). */
@@ -180,6 +185,11 @@ void conf_free(struct conf *c);
  * errors of a file are listed.  Returns the number of errors (0 = clean), or -1 when the
  * file can't be read (message printed). */
 int conf_load_file(struct conf *c, const char *path, FILE *err) WUR;
+
+/* As conf_load_file, on text already in memory (len bytes, NUL bytes allowed); name is
+ * used in messages and never opened.  Used by the fuzz target and the unit tests. */
+int conf_load_buffer(struct conf *c, const char *name, const char *data, size_t len,
+                     FILE *err) WUR;
 
 /* The site file: SYSCONFDIR/pop3d.conf, or when it does not exist
  * SYSCONFDIR/mailutils.conf ($MU_SITE_CONFIG_FILE overrides that name).  A missing site

@@ -37,7 +37,8 @@ struct session {
   struct transport t;
   enum session_state state;
   enum session_end end;
-  char stamp[128];                /* APOP-style greeting timestamp <...@host> */
+  char stamp[128];                /* APOP greeting timestamp <pid.time.random@host> */
+  bool apop;                      /* APOP offered (and the stamp announced) */
   char *user;                     /* from USER, until PASS */
   struct auth_user auth;
   bool authenticated;

@@ -31,6 +31,10 @@ struct transport {
   size_t out_len, out_cap;
   enum transport_status status;    /* sticky: the first failure */
   uint64_t bytes_out;
+  /* Called at least every PARAMS_LOCK_TOUCH_INTERVAL seconds while waiting for the peer
+   * (keeps the maildrop's dotlock fresh during a long idle wait). */
+  void (*idle)(void *arg);
+  void *idle_arg;
 };
 
 /* Set up over rfd/wfd (the same socket, or stdin/stdout), with an output buffer of

@@ -19,6 +19,9 @@
 #ifdef HAVE_CRYPT_H
 # include <crypt.h>
 #endif
+#ifdef HAVE_SHADOW_H
+# include <shadow.h>
+#endif
 
 #include "auth.h"
 #include "auth_impl.h"
@@ -49,6 +52,12 @@ static const struct auth_module *const module_table[] = {
 static const char *const modules_not_built[] = {
   "sql", "ldap", "radius", "gsasl", "tls", NULL,
 };
+
+#ifndef CRYPT_OUTPUT_SIZE
+# define CRYPT_OUTPUT_SIZE_MAX 384
+#else
+# define CRYPT_OUTPUT_SIZE_MAX CRYPT_OUTPUT_SIZE
+#endif
 
 /* Reason of the last failure, valid until the next auth_login(). */
 static char auth_error[256];
@@ -109,20 +118,81 @@ static int run_crypt(const char *password, const char *setting, const char *expe
   return res;
 }
 
-/* The setting of the dummy hash: the default method of the crypt library (what passwd
- * uses for new hashes), made once per process. */
+/* The setting of the dummy hash.  auth_init() copies the kind and cost of the site's
+ * own hashes; without it, the default method of the crypt library (what passwd uses
+ * for new hashes), made once per process. */
+static char dummy[CRYPT_OUTPUT_SIZE_MAX];
+
 static const char *dummy_setting(void)
 {
-  static char setting[128];
-
-  if (setting[0] == '\0') {
+  if (dummy[0] == '\0') {
 #ifdef CRYPT_GENSALT_OUTPUT_SIZE
-    if (crypt_gensalt_rn(NULL, 0, NULL, 0, setting, (int)sizeof setting) == NULL ||
-        setting[0] == '*')
+    if (crypt_gensalt_rn(NULL, 0, NULL, 0, dummy, (int)sizeof dummy) == NULL ||
+        dummy[0] == '*')
 #endif
-      snprintf(setting, sizeof setting, "%s", "$6$pop3dDummySalt$");
+      snprintf(dummy, sizeof dummy, "%s", "$6$pop3dDummySalt$");
   }
-  return setting;
+  return dummy;
+}
+
+#ifdef HAVE_SHADOW_H
+/* The method part of a hash: "$id$" up to the parameters, "" for DES. */
+static size_t hash_method_len(const char *h)
+{
+  const char *p;
+
+  if (h[0] != '$' || (p = strchr(h + 1, '$')) == NULL)
+    return 0;
+  return (size_t)(p + 1 - h);
+}
+
+#endif
+
+void auth_init(void)
+{
+#ifdef HAVE_SHADOW_H
+  /* The most common method among the first entries of the shadow database, and one
+   * hash of that method (its salt and cost) as the dummy's setting. */
+  enum { SAMPLE = 1000, KINDS = 8 };
+  struct { char method[16]; char hash[CRYPT_OUTPUT_SIZE_MAX]; unsigned n; } k[KINDS];
+  size_t nk = 0, best = 0;
+  struct spwd *sp;
+  unsigned seen = 0;
+
+  memset(k, 0, sizeof k);
+  setspent();
+  while (seen < SAMPLE && (sp = getspent()) != NULL) {
+    size_t ml, i;
+
+    seen++;
+    if (!auth_hash_usable(sp->sp_pwdp) || strlen(sp->sp_pwdp) >= sizeof k[0].hash)
+      continue;
+    ml = hash_method_len(sp->sp_pwdp);
+    if (ml >= sizeof k[0].method)
+      continue;
+    for (i = 0; i < nk; i++)
+      if (strlen(k[i].method) == ml && strncmp(k[i].method, sp->sp_pwdp, ml) == 0)
+        break;
+    if (i == nk) {
+      if (nk == KINDS)
+        continue;
+      memcpy(k[nk].method, sp->sp_pwdp, ml);
+      snprintf(k[nk].hash, sizeof k[nk].hash, "%s", sp->sp_pwdp);
+      nk++;
+    }
+    k[i].n++;
+  }
+  endspent();
+  for (size_t i = 1; i < nk; i++)
+    if (k[i].n > k[best].n)
+      best = i;
+  if (nk > 0 && run_crypt("", k[best].hash, NULL) == 0) {
+    /* The whole hash is a valid setting for every method; its result is discarded. */
+    snprintf(dummy, sizeof dummy, "%s", k[best].hash);
+  }
+  util_wipe(k, sizeof k);
+#endif
+  (void)dummy_setting();
 }
 
 static void dummy_cost(const char *password)

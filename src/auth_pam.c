@@ -38,9 +38,16 @@ static int pam_conversation(int num_msg, const struct pam_message **msg,
   const struct pam_appdata *app = appdata;
   struct pam_response *resp;
 
-  *resp_r = NULL;
   if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG)
     return PAM_CONV_ERR;
+  /* Some modules pass no response pointer with purely informational messages. */
+  if (resp_r == NULL) {
+    for (int i = 0; i < num_msg; i++)
+      if (msg[i]->msg_style != PAM_ERROR_MSG && msg[i]->msg_style != PAM_TEXT_INFO)
+        return PAM_CONV_ERR;
+    return PAM_SUCCESS;
+  }
+  *resp_r = NULL;
   resp = calloc((size_t)num_msg, sizeof *resp);
   if (resp == NULL)
     return PAM_BUF_ERR;

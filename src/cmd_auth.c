@@ -19,7 +19,7 @@ void cmd_user(struct session *s, char *arg, struct cmd_outcome *o)
 {
   size_t len = strlen(arg);
 
-  if (len > PARAMS_USER_MAX || strchr(arg, ' ') != NULL) {
+  if (len > PARAMS_USER_MAX || strchr(arg, ' ') != NULL || !auth_name_valid(arg)) {
     cmd_err(o, NULL, "Invalid arguments");
     o->bad = true;
     return;

@@ -82,7 +82,27 @@ static int open_listener(struct listener *l, const struct conf_server *srv,
     return 0;
   }
   snprintf(portstr, sizeof portstr, "%u", port);
-  r = getaddrinfo(host, portstr, &hints, &res);
+  if (host == NULL) {
+    /* The wildcard listener: one dual-stack IPv6 socket takes IPv4 too; IPv4 alone on
+     * hosts without IPv6. */
+    hints.ai_family = AF_INET6;
+    r = getaddrinfo(NULL, portstr, &hints, &res);
+    if (r == 0) {
+      fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd >= 0)
+        close(fd);
+      else {
+        freeaddrinfo(res);
+        res = NULL;
+      }
+    }
+    if (res == NULL) {
+      hints.ai_family = AF_INET;
+      r = getaddrinfo(NULL, portstr, &hints, &res);
+    }
+  } else {
+    r = getaddrinfo(host, portstr, &hints, &res);
+  }
   if (r != 0) {
     log_msg(LOG_ERR, "%s:%u: %s", host ? host : "*", port, gai_strerror(r));
     return -1;

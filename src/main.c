@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sysexits.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
   }
 
   signal(SIGPIPE, SIG_IGN);
+  auth_init();
   if (c.mode == CONF_MODE_DAEMON) {
     bool to_syslog = c.log_syslog && !c.foreground;
     log_open(c.log_tag, c.log_facility, to_syslog, c.log_print_severity, c.log_severity);

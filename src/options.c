@@ -91,8 +91,12 @@ int options_parse(struct options *o, int argc, char **argv, FILE *err)
   o->debug_line_info = -1;
   optind = 0;     /* re-initialise getopt (unit tests parse many command lines) */
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "+id::V?", longopts, NULL)) != -1) {
+  for (;;) {
     const char *e;
+
+    c = getopt_long(argc, argv, "+id::V?", longopts, NULL);
+    if (c == -1)
+      break;
 
     switch (c) {
     case 'i':
@@ -132,7 +136,8 @@ int options_parse(struct options *o, int argc, char **argv, FILE *err)
     case OPT_USAGE: o->usage = true; break;
     case 'V': o->version = true; break;
     case '?':
-      if (optopt == '?' || (optopt == 0 && strcmp(argv[optind - 1], "-?") == 0)) {
+      /* '?' is both an option and getopt's error mark (and optopt is stale then). */
+      if (optind > 0 && strcmp(argv[optind - 1], "-?") == 0) {
         o->help = true;
         break;
       }

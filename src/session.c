@@ -57,6 +57,15 @@ static const char *end_name(enum session_end e)
   }
 }
 
+/* Keep the maildrop lock fresh while the session waits. */
+static void session_idle(void *arg)
+{
+  struct session *s = arg;
+
+  if (s->mb_open && s->mb.ops->touch != NULL)
+    s->mb.ops->touch(&s->mb);
+}
+
 /* Run one command line; returns false when the session is over. */
 static bool run_line(struct session *s, char *line, size_t len)
 {
@@ -124,8 +133,7 @@ static void loop(struct session *s)
         s->end = SESSION_END_EOF;
         return;
       }
-      if (s->mb_open && s->mb.ops->touch)
-        s->mb.ops->touch(&s->mb);
+      session_idle(s);
     }
     r = proto_read_line(&s->t, line, sizeof line, &len);
     switch (r) {
@@ -174,10 +182,18 @@ int session_run(const struct conf *c, int rfd, int wfd, const char *peer, unsign
   s.transcript = transcript_on;
   s.started = time(NULL);
   transport_init(&s.t, rfd, wfd, c->output_buffer_size, timeout);
+  s.t.idle = session_idle;
+  s.t.idle_arg = &s;
   make_stamp(&s);
   log_msg(LOG_INFO, "session started: client %s", s.peer);
 
-  snprintf(greeting, sizeof greeting, "POP3 Ready %s", s.stamp);
+  /* RFC 1939 section 7: the timestamp belongs to servers that offer APOP, and clients
+   * (curl among them) pick APOP whenever they see one, without falling back to USER.
+   * So it is announced only together with APOP. */
+  if (s.apop)
+    snprintf(greeting, sizeof greeting, "POP3 Ready %s", s.stamp);
+  else
+    snprintf(greeting, sizeof greeting, "POP3 Ready");
   proto_status(&s.t, true, NULL, greeting);
   loop(&s);
   (void)transport_flush(&s.t);

@@ -57,18 +57,32 @@ void transport_free(struct transport *t)
   t->out = NULL;
 }
 
-/* Wait until fd is ready for events; the deadline is `timeout` seconds from now. */
+/* Wait until fd is ready for events; the deadline is `timeout` seconds from now.  The
+ * wait is cut in slices so that the idle callback runs while a client thinks. */
 static enum transport_status wait_fd(const struct transport *t, int fd, short events)
 {
   struct pollfd p = { .fd = fd, .events = events };
-  int ms = t->timeout ? (int)(t->timeout > 2000000 ? 2000000000 : t->timeout * 1000) : -1;
+  uint64_t deadline = t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0;
 
   for (;;) {
-    int r = poll(&p, 1, ms);
+    uint64_t slice = (uint64_t)PARAMS_LOCK_TOUCH_INTERVAL * 1000u;
+    int r;
+
+    if (deadline) {
+      uint64_t now = util_now_ms();
+      if (now >= deadline)
+        return TRANSPORT_TIMEOUT;
+      if (deadline - now < slice)
+        slice = deadline - now;
+    }
+    r = poll(&p, 1, (int)slice);
     if (r > 0)
       return TRANSPORT_OK;
-    if (r == 0)
-      return TRANSPORT_TIMEOUT;
+    if (r == 0) {
+      if (t->idle != NULL)
+        t->idle(t->idle_arg);
+      continue;
+    }
     if (errno != EINTR)
       return TRANSPORT_ERROR;
   }

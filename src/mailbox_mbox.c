@@ -1,0 +1,786 @@
+/* mailbox_mbox.c - mbox maildrops as Debian's MDAs write them.
+ *
+ * A message starts at a line "From " at the start of the file or after an empty line
+ * ("\n" or "\r\n"); that empty line separates messages and belongs to neither.  The scan
+ * reads the file in large blocks (pread: a file truncated under us is an error, not a
+ * SIGBUS) and keeps a few words a message: offsets, size, lines and the unique id.
+ * UPDATE writes the kept bytes verbatim to a new file in the same directory and renames
+ * it over the maildrop, so a crash leaves the old or the new file.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "log.h"
+#include "mailbox.h"
+#include "params.h"
+#include "uidl.h"
+
+/* Temporary files of a crashed UPDATE older than this are removed by the next UPDATE. */
+#define MBOX_STALE_TEMP_AGE 300
+/* Attempts to open and lock a maildrop that is being replaced under us. */
+#define MBOX_OPEN_ATTEMPTS 5
+#define MBOX_TEMP_MARK ".pop3d-"
+
+struct mbox_priv {
+  int fd;                  /* -1: the maildrop does not exist (an empty mailbox) */
+  struct lock lock;
+  dev_t dev;
+  ino_t ino;
+  mode_t mode;
+  gid_t gid;
+  off_t scanned_end;       /* bytes scanned at open */
+  off_t *from;             /* per message: offset of its From_ line (its block start) */
+  size_t cap;              /* capacity of mb->msgs and from */
+  bool updated;            /* the maildrop was replaced by update() */
+};
+
+/* Scanner state: the message being read and the line before.  The file is read in
+ * blocks; a line is handled whole when it fits in a block, in pieces otherwise. */
+struct mbox_scan {
+  struct mailbox *mb;
+  struct mbox_priv *pv;
+  bool cur;                /* a message is open */
+  bool headless;           /* it has no From_ line (text before the first one) */
+  bool nonblank;           /* the headless message has more than blank lines */
+  bool in_header;
+  bool pending;            /* the last line was empty: a separator if "From " follows */
+  bool xuidl_open;         /* the last header line was X-UIDL (folding continues it) */
+  bool long_line;          /* in the middle of a line longer than a block */
+  bool long_from;          /* ... which is a From_ line */
+  bool long_header;        /* ... which is a header line (hashed) */
+  int rd;                  /* ^>+From_ matcher on a long line: RD_* */
+  char last_byte;          /* last byte of the previous piece of a long line */
+  off_t from_off, start, pending_off;
+  uint64_t size, lines;
+  struct uidl_hash hash;   /* From_ line and header block */
+  size_t xuidl_len;
+  char xuidl[PARAMS_UIDL_MAX + 1];
+};
+
+enum { RD_DONE = -1, RD_RUN = 0 /* in the '>' run; 1..5: matched that much of "From " */ };
+
+static bool is_blank_range(const char *p, const char *e)
+{
+  for (; p < e; p++)
+    if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+      return false;
+  return true;
+}
+
+static int scan_grow(struct mbox_scan *sc, const char **error_r)
+{
+  struct mailbox *mb = sc->mb;
+  struct mbox_priv *pv = sc->pv;
+  size_t cap = pv->cap ? pv->cap * 2 : 64;
+  struct mailbox_msg *m;
+  off_t *f;
+
+  if (cap > PARAMS_MAILBOX_MESSAGES_MAX)
+    cap = PARAMS_MAILBOX_MESSAGES_MAX;
+  m = realloc(mb->msgs, cap * sizeof *m);
+  if (m == NULL)
+    goto nomem;
+  mb->msgs = m;
+  f = realloc(pv->from, cap * sizeof *f);
+  if (f == NULL)
+    goto nomem;
+  pv->from = f;
+  pv->cap = cap;
+  return 0;
+nomem:
+  *error_r = "out of memory";
+  return -1;
+}
+
+static enum mailbox_status scan_finish(struct mbox_scan *sc, off_t end, const char **error_r)
+{
+  struct mailbox *mb = sc->mb;
+  struct mbox_priv *pv = sc->pv;
+  struct mailbox_msg *m;
+  uint32_t uid;
+
+  sc->cur = false;
+  if (sc->headless && !sc->nonblank)
+    return MAILBOX_OK;
+  if (mb->count >= PARAMS_MAILBOX_MESSAGES_MAX) {
+    *error_r = "too many messages in the mailbox";
+    return MAILBOX_PERM;
+  }
+  if (mb->count == pv->cap && scan_grow(sc, error_r) < 0)
+    return MAILBOX_TEMP;
+  m = &mb->msgs[mb->count];
+  m->start = sc->start;
+  m->end = end;
+  m->size = sc->size;
+  m->lines = sc->lines > UINT32_MAX ? UINT32_MAX : (uint32_t)sc->lines;
+  m->flags = 0;
+  pv->from[mb->count] = sc->from_off;
+  if (sc->xuidl_len > 0) {
+    uid = mailbox_add_uid(mb, sc->xuidl, sc->xuidl_len);
+  } else {
+    char id[PARAMS_UIDL_MAX + 1];
+    uidl_hash_final(&sc->hash, sc->size, id);
+    uid = mailbox_add_uid(mb, id, strlen(id));
+  }
+  if (uid == MAILBOX_UID_NONE) {
+    *error_r = "out of memory";
+    return MAILBOX_TEMP;
+  }
+  m->uid = uid;
+  mb->count++;
+  mb->total_size += sc->size;
+  return MAILBOX_OK;
+}
+
+static void scan_begin(struct mbox_scan *sc, off_t from_off, off_t start, bool headless)
+{
+  sc->cur = true;
+  sc->headless = headless;
+  sc->nonblank = false;
+  sc->in_header = true;
+  sc->pending = false;
+  sc->xuidl_open = false;
+  sc->from_off = from_off;
+  sc->start = start;
+  sc->xuidl_len = 0;
+  sc->size = sc->lines = 0;
+  uidl_hash_init(&sc->hash);
+}
+
+static void scan_header_line(struct mbox_scan *sc, const char *p, const char *le,
+                             const char *nl)
+{
+  uidl_hash_update(&sc->hash, p, (size_t)(le - p));
+  if (p[0] == ' ' || p[0] == '\t') {
+    /* A folded X-UIDL with more text is not a valid id. */
+    if (sc->xuidl_open && !is_blank_range(p, le))
+      sc->xuidl_len = 0;
+    return;
+  }
+  sc->xuidl_open = false;
+  if ((p[0] == 'X' || p[0] == 'x') && sc->xuidl_len == 0 && le - p >= 7 &&
+      util_strncasecmp(p, "X-UIDL:", 7) == 0) {
+    const char *v = p + 7, *ve = nl ? nl : le;
+    while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+      ve--;
+    while (v < ve && (*v == ' ' || *v == '\t'))
+      v++;
+    if (uidl_valid(v, (size_t)(ve - v))) {
+      sc->xuidl_len = (size_t)(ve - v);
+      memcpy(sc->xuidl, v, sc->xuidl_len);
+      sc->xuidl[sc->xuidl_len] = '\0';
+      sc->xuidl_open = true;
+    }
+  }
+}
+
+/* A line that may start a message ("From " after an empty line or at offset 0).
+ * Returns true when it does (the previous message is finished, a new one begun). */
+static enum mailbox_status scan_line_start(struct mbox_scan *sc, const char *p, size_t avail,
+                                           off_t off, bool *from_r, const char **error_r)
+{
+  *from_r = false;
+  if (sc->pending || off == 0) {
+    if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
+      if (sc->cur) {
+        enum mailbox_status st = scan_finish(sc, sc->pending ? sc->pending_off : off, error_r);
+        if (st != MAILBOX_OK)
+          return st;
+      }
+      scan_begin(sc, off, off, false);
+      *from_r = true;
+      return MAILBOX_OK;
+    }
+    if (sc->pending) {
+      /* Not a separator after all: the empty line is the message's. */
+      sc->pending = false;
+      sc->size += 2;
+      sc->lines++;
+    }
+  }
+  if (!sc->cur)
+    scan_begin(sc, 0, 0, true);
+  return MAILBOX_OK;
+}
+
+/* One whole line [p, le); nl is its LF or NULL (the last line of the file). */
+static enum mailbox_status scan_line(struct mbox_scan *sc, const char *p, const char *le,
+                                     const char *nl, off_t off, const char **error_r)
+{
+  size_t llen = (size_t)(le - p);
+  bool from;
+  enum mailbox_status st = scan_line_start(sc, p, llen, off, &from, error_r);
+
+  if (st != MAILBOX_OK)
+    return st;
+  if (from) {
+    uidl_hash_update(&sc->hash, p, llen);
+    sc->start = off + (off_t)llen;
+    return MAILBOX_OK;
+  }
+  if (nl != NULL && (llen == 1 || (llen == 2 && p[0] == '\r'))) {
+    sc->in_header = false;
+    sc->pending = true;
+    sc->pending_off = off;
+    return MAILBOX_OK;
+  }
+  /* The size rule of mailbox.h. */
+  if (nl != NULL)
+    sc->size += (llen >= 2 && nl[-1] == '\r') ? llen : llen + 1;
+  else
+    sc->size += llen + 2;
+  sc->lines++;
+  if (p[0] == '>') {
+    const char *q = p;
+    while (q < le && *q == '>')
+      q++;
+    if ((size_t)(le - q) >= 5 && memcmp(q, "From ", 5) == 0)
+      sc->size--;
+  }
+  if (sc->in_header)
+    scan_header_line(sc, p, le, nl);
+  if (sc->headless && !sc->nonblank)
+    sc->nonblank = !is_blank_range(p, le);
+  return MAILBOX_OK;
+}
+
+static void rd_feed(struct mbox_scan *sc, const char *p, size_t len)
+{
+  static const char from[] = "From ";
+
+  for (size_t i = 0; i < len && sc->rd != RD_DONE; i++) {
+    if (sc->rd == RD_RUN && p[i] == '>')
+      continue;
+    if (p[i] != from[sc->rd]) {
+      sc->rd = RD_DONE;
+      break;
+    }
+    if (++sc->rd == 5) {
+      sc->size--;
+      sc->rd = RD_DONE;
+    }
+  }
+}
+
+/* A piece [p, p+len) of a line longer than a block.  final: the line ends here (with an
+ * LF when has_lf, else at the end of the file). */
+static enum mailbox_status scan_piece(struct mbox_scan *sc, const char *p, size_t len,
+                                      off_t off, bool final, bool has_lf,
+                                      const char **error_r)
+{
+  if (!sc->long_line) {
+    bool from;
+    enum mailbox_status st = scan_line_start(sc, p, len, off, &from, error_r);
+    if (st != MAILBOX_OK)
+      return st;
+    sc->long_line = true;
+    sc->long_from = from;
+    sc->long_header = false;
+    if (!from) {
+      sc->lines++;
+      sc->rd = p[0] == '>' ? RD_RUN : RD_DONE;
+      if (sc->in_header) {
+        sc->long_header = true;
+        /* Too long to be an X-UIDL, or to continue one. */
+        sc->xuidl_open = false;
+        if (p[0] == ' ' || p[0] == '\t')
+          sc->xuidl_len = 0;
+      }
+    }
+  }
+  if (sc->long_from || sc->long_header)
+    uidl_hash_update(&sc->hash, p, len);
+  if (!sc->long_from) {
+    sc->size += len;
+    if (sc->rd != RD_DONE)
+      rd_feed(sc, p, len);
+    if (sc->headless && !sc->nonblank)
+      sc->nonblank = !is_blank_range(p, p + len);
+  }
+  if (final) {
+    if (sc->long_from) {
+      sc->start = off + (off_t)len;
+    } else if (has_lf) {
+      char before = len >= 2 ? p[len - 2] : sc->last_byte;
+      if (before != '\r')
+        sc->size++;
+    } else {
+      sc->size += 2;
+    }
+    sc->long_line = sc->long_from = sc->long_header = false;
+  } else if (len > 0) {
+    sc->last_byte = p[len - 1];
+  }
+  return MAILBOX_OK;
+}
+
+/* Read up to want bytes at off; fewer only at the end of what was scanned. */
+static int scan_read(int fd, char *buf, size_t want, off_t off, size_t *got_r)
+{
+  size_t got = 0;
+
+  while (got < want) {
+    ssize_t n = pread(fd, buf + got, want - got, off + (off_t)got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    got += (size_t)n;
+  }
+  *got_r = got;
+  return 0;
+}
+
+#define MBOX_SCAN_BLOCK (1u << 20)
+
+static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv,
+                                        off_t size, const char **error_r)
+{
+  struct mbox_scan sc;
+  char *buf;
+  off_t base = 0, next = 0;   /* file offsets of buf[0] and of the next byte to read */
+  size_t have = 0;
+  const char *p;
+  enum mailbox_status st = MAILBOX_OK;
+
+  if (size == 0)
+    return MAILBOX_OK;
+  buf = malloc(MBOX_SCAN_BLOCK);
+  if (buf == NULL) {
+    *error_r = "out of memory";
+    return MAILBOX_TEMP;
+  }
+  memset(&sc, 0, sizeof sc);
+  sc.mb = mb;
+  sc.pv = pv;
+  p = buf;
+  for (;;) {
+    const char *e = buf + have, *nl;
+    bool eof = next == size;
+
+    if (p == e && eof)
+      break;
+    nl = p < e ? memchr(p, '\n', (size_t)(e - p)) : NULL;
+    if (nl == NULL && !eof) {
+      size_t got, rest = (size_t)(e - p);
+      if (p == buf && have == MBOX_SCAN_BLOCK) {
+        /* A line longer than a block: hand over what we have, read on. */
+        st = scan_piece(&sc, buf, have, base, false, false, error_r);
+        if (st != MAILBOX_OK)
+          goto out;
+        base += (off_t)have;
+        rest = 0;
+      } else {
+        memmove(buf, p, rest);
+        base += (off_t)(p - buf);
+      }
+      have = rest;
+      p = buf;
+      {
+        size_t want = MBOX_SCAN_BLOCK - have;
+        if ((uint64_t)(size - next) < want)
+          want = (size_t)(size - next);
+        if (scan_read(pv->fd, buf + have, want, next, &got) < 0) {
+          *error_r = "mailbox changed by another program";
+          st = MAILBOX_TEMP;
+          goto out;
+        }
+      }
+      have += got;
+      next += (off_t)got;
+      continue;
+    }
+    {
+      const char *le = nl ? nl + 1 : e;
+      off_t off = base + (p - buf);
+      if (sc.long_line)
+        st = scan_piece(&sc, p, (size_t)(le - p), off, true, nl != NULL, error_r);
+      else
+        st = scan_line(&sc, p, le, nl, off, error_r);
+      if (st != MAILBOX_OK)
+        goto out;
+      p = le;
+    }
+  }
+  if (sc.cur)
+    st = scan_finish(&sc, sc.pending ? sc.pending_off : size, error_r);
+  if (st == MAILBOX_OK && mailbox_unique_uids(mb, error_r) < 0)
+    st = MAILBOX_TEMP;
+out:
+  free(buf);
+  return st;
+}
+
+static void mbox_free_priv(struct mailbox *mb)
+{
+  struct mbox_priv *pv = mb->priv;
+
+  if (pv == NULL)
+    return;
+  lock_release(&pv->lock);
+  if (pv->fd >= 0)
+    close(pv->fd);
+  free(pv->from);
+  free(pv);
+  mb->priv = NULL;
+}
+
+static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
+                                     const char **error_r)
+{
+  struct mbox_priv *pv = util_xcalloc(1, sizeof *pv);
+  enum mailbox_status st = MAILBOX_TEMP;
+  struct stat st_fd, st_path;
+
+  pv->fd = -1;
+  lock_init(&pv->lock);
+  mb->priv = pv;
+  mb->mboxrd = true;
+
+  for (int attempt = 0;; attempt++) {
+    int fd = open(mb->path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+      switch (errno) {
+      case ENOENT:
+        /* No mail yet: an empty mailbox.  It is the MDA's to create. */
+        pv->fd = -1;
+        return MAILBOX_OK;
+      case ELOOP:
+      case EMLINK:
+        *error_r = "mailbox is a symbolic link";
+        st = MAILBOX_PERM;
+        break;
+      case EISDIR:
+        *error_r = "mailbox is a directory";
+        st = MAILBOX_PERM;
+        break;
+      case EACCES:
+      case EPERM:
+      case EROFS:
+        *error_r = "mailbox is not accessible";
+        st = MAILBOX_PERM;
+        break;
+      default:
+        *error_r = "cannot open the mailbox";
+        st = MAILBOX_TEMP;
+        break;
+      }
+      goto fail;
+    }
+    pv->fd = fd;
+    if (fstat(fd, &st_fd) < 0) {
+      *error_r = "cannot examine the mailbox";
+      goto fail;
+    }
+    if (!S_ISREG(st_fd.st_mode)) {
+      *error_r = "mailbox is not a regular file";
+      st = MAILBOX_PERM;
+      goto fail;
+    }
+    if (st_fd.st_uid != geteuid()) {
+      *error_r = "mailbox is not owned by its user";
+      st = MAILBOX_PERM;
+      goto fail;
+    }
+    if (st_fd.st_nlink > 1) {
+      /* Replacing it at UPDATE would split the links; postfix refuses these too. */
+      *error_r = "mailbox has more than one hard link";
+      st = MAILBOX_PERM;
+      goto fail;
+    }
+    switch (lock_acquire(&pv->lock, fd, mb->path, c, error_r)) {
+    case LOCK_OK:
+      break;
+    case LOCK_BUSY:
+      *error_r = "Mailbox in use";
+      st = MAILBOX_INUSE;
+      goto fail;
+    case LOCK_ERROR:
+      st = MAILBOX_TEMP;
+      goto fail;
+    }
+    /* Still the maildrop?  A session's UPDATE may have renamed a new file over it while
+     * we waited for the lock. */
+    if (fstat(fd, &st_fd) < 0) {
+      *error_r = "cannot examine the mailbox";
+      goto fail;
+    }
+    if (stat(mb->path, &st_path) == 0 && st_path.st_dev == st_fd.st_dev &&
+        st_path.st_ino == st_fd.st_ino)
+      break;
+    lock_release(&pv->lock);
+    close(fd);
+    pv->fd = -1;
+    if (attempt + 1 >= MBOX_OPEN_ATTEMPTS) {
+      *error_r = "mailbox keeps changing";
+      st = MAILBOX_TEMP;
+      goto fail;
+    }
+  }
+  pv->dev = st_fd.st_dev;
+  pv->ino = st_fd.st_ino;
+  pv->mode = st_fd.st_mode & 07777;
+  pv->gid = st_fd.st_gid;
+  pv->scanned_end = st_fd.st_size;
+  st = mbox_scan_fd(mb, pv, st_fd.st_size, error_r);
+  if (st != MAILBOX_OK)
+    goto fail;
+  return MAILBOX_OK;
+
+fail:
+  mbox_free_priv(mb);
+  return st;
+}
+
+static enum mailbox_status mbox_check(struct mailbox *mb, const char **error_r)
+{
+  struct mbox_priv *pv = mb->priv;
+  struct stat st, sp;
+
+  if (pv == NULL || pv->fd < 0)
+    return MAILBOX_OK;
+  if (pv->updated || fstat(pv->fd, &st) < 0 || st.st_size < pv->scanned_end ||
+      st.st_nlink == 0 || stat(mb->path, &sp) < 0 || sp.st_dev != pv->dev ||
+      sp.st_ino != pv->ino) {
+    *error_r = "mailbox changed by another program";
+    return MAILBOX_TEMP;
+  }
+  return MAILBOX_OK;
+}
+
+static int mbox_msg_fd(struct mailbox *mb, size_t i, int *fd_r, const char **error_r)
+{
+  struct mbox_priv *pv = mb->priv;
+
+  if (pv == NULL || pv->fd < 0 || i >= mb->count) {
+    *error_r = "no such message";
+    return -1;
+  }
+  *fd_r = pv->fd;
+  return 0;
+}
+
+/* Copy [off, end) of in to out. */
+static int copy_range(int in, int out, off_t off, off_t end, char **buf)
+{
+  while (off < end) {
+    size_t want = (uint64_t)(end - off) > (1u << 30) ? (1u << 30) : (size_t)(end - off);
+    ssize_t n;
+    if (*buf == NULL) {
+      loff_t o = off;
+      n = copy_file_range(in, &o, out, NULL, want, 0);
+      if (n > 0) {
+        off += n;
+        continue;
+      }
+      if (n == 0)
+        return -1;     /* the file shrank under us */
+      if (errno == EINTR)
+        continue;
+      if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP &&
+          errno != EBADF && errno != EPERM)
+        return -1;
+      *buf = malloc(PARAMS_READ_BLOCK);
+      if (*buf == NULL)
+        return -1;
+    }
+    if (want > PARAMS_READ_BLOCK)
+      want = PARAMS_READ_BLOCK;
+    n = pread(in, *buf, want, off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || util_write_all(out, *buf, (size_t)n) < 0)
+      return -1;
+    off += n;
+  }
+  return 0;
+}
+
+/* Remove what a crashed UPDATE of this maildrop left behind. */
+static void mbox_remove_stale_temps(const char *dir, const char *prefix)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  size_t plen = strlen(prefix);
+  time_t now = time(NULL);
+
+  if (d == NULL)
+    return;
+  while ((de = readdir(d)) != NULL) {
+    struct stat st;
+    if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
+      continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid() || now - st.st_mtime < MBOX_STALE_TEMP_AGE)
+      continue;
+    if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+      log_msg(LOG_NOTICE, "removed stale temporary file %s/%s", dir, de->d_name);
+  }
+  closedir(d);
+}
+
+static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
+{
+  static const char chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+  for (int i = 0; i < 100; i++) {
+    unsigned char r[6];
+    char suffix[7];
+    char *name;
+    int fd;
+
+    if (util_random(r, sizeof r) < 0)
+      return -1;
+    for (int k = 0; k < 6; k++)
+      suffix[k] = chars[r[k] % 62];
+    suffix[6] = '\0';
+    name = util_xasprintf("%s/%s%s", dir, prefix, suffix);
+    fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd >= 0) {
+      *name_r = name;
+      return fd;
+    }
+    free(name);
+    if (errno != EEXIST)
+      return -1;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
+                                       const char **error_r)
+{
+  struct mbox_priv *pv = mb->priv;
+  size_t ndel = 0;
+  const char *slash;
+  char *dir = NULL, *prefix = NULL, *tmp = NULL, *buf = NULL;
+  int tfd = -1, dfd;
+  off_t run, have;
+  struct stat st;
+  enum mailbox_status ret = MAILBOX_TEMP;
+
+  *deleted_r = 0;
+  for (size_t i = 0; i < mb->count; i++)
+    if (mb->msgs[i].flags & MAILBOX_MSG_DELETED)
+      ndel++;
+  if (ndel == 0)
+    return MAILBOX_OK;
+  if (mbox_check(mb, error_r) != MAILBOX_OK)
+    return MAILBOX_TEMP;
+  lock_touch(&pv->lock);
+
+  slash = strrchr(mb->path, '/');
+  dir = slash == mb->path ? util_xstrdup("/")
+                          : util_xstrndup(mb->path, (size_t)(slash - mb->path));
+  prefix = util_xasprintf(".%s" MBOX_TEMP_MARK, slash + 1);
+  mbox_remove_stale_temps(dir, prefix);
+  tfd = mbox_make_temp(dir, prefix, &tmp);
+  if (tfd < 0) {
+    *error_r = "cannot create a temporary file next to the mailbox";
+    goto out;
+  }
+
+  /* Everything but the blocks (From_ line to the next From_ line) of deleted messages. */
+  run = 0;
+  for (size_t i = 0; i < mb->count; i++) {
+    if (!(mb->msgs[i].flags & MAILBOX_MSG_DELETED))
+      continue;
+    if (copy_range(pv->fd, tfd, run, pv->from[i], &buf) < 0)
+      goto io_error;
+    run = i + 1 < mb->count ? pv->from[i + 1] : pv->scanned_end;
+  }
+  /* The rest, with whatever an MDA appended since the scan; again until it stops. */
+  have = run;
+  for (int round = 0;; round++) {
+    if (fstat(pv->fd, &st) < 0 || st.st_size < pv->scanned_end) {
+      *error_r = "mailbox changed by another program";
+      goto out;
+    }
+    if (st.st_size == have)
+      break;
+    if (round >= 10 || copy_range(pv->fd, tfd, have, st.st_size, &buf) < 0)
+      goto io_error;
+    have = st.st_size;
+  }
+  if (fchmod(tfd, pv->mode) < 0)
+    goto io_error;
+  if (fchown(tfd, (uid_t)-1, pv->gid) < 0 && errno != EPERM)
+    goto io_error;
+  if (fsync(tfd) < 0)
+    goto io_error;
+  if (close(tfd) < 0) {
+    tfd = -1;
+    goto io_error;
+  }
+  tfd = -1;
+  if (mbox_check(mb, error_r) != MAILBOX_OK)
+    goto out;
+  if (rename(tmp, mb->path) < 0)
+    goto io_error;
+  free(tmp);
+  tmp = NULL;
+  pv->updated = true;
+  *deleted_r = ndel;
+  ret = MAILBOX_OK;
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
+    log_msg(LOG_ERR, "cannot sync directory %s: %s", dir, strerror(errno));
+    *error_r = "cannot sync the mailbox directory";
+    ret = MAILBOX_TEMP;
+  }
+  if (dfd >= 0)
+    close(dfd);
+  goto out;
+
+io_error:
+  log_msg(LOG_ERR, "cannot rewrite %s: %s", mb->path, strerror(errno));
+  *error_r = "cannot rewrite the mailbox";
+out:
+  if (tfd >= 0)
+    close(tfd);
+  if (tmp != NULL) {
+    unlink(tmp);
+    free(tmp);
+  }
+  free(buf);
+  free(prefix);
+  free(dir);
+  return ret;
+}
+
+static void mbox_close(struct mailbox *mb)
+{
+  mbox_free_priv(mb);
+}
+
+static void mbox_touch(struct mailbox *mb)
+{
+  struct mbox_priv *pv = mb->priv;
+
+  if (pv != NULL)
+    lock_touch(&pv->lock);
+}
+
+const struct mailbox_ops mailbox_mbox_ops = {
+  .scheme = "mbox",
+  .open = mbox_open,
+  .check = mbox_check,
+  .msg_fd = mbox_msg_fd,
+  .update = mbox_update,
+  .close = mbox_close,
+  .touch = mbox_touch,
+};

@@ -1023,7 +1023,9 @@ static int parse_stmt(struct parser *p, struct token t, unsigned depth, struct n
         unget(p, u);
       return 0;
     case TOK_RBRACE:
-      report(p->L, p->file, u.line, "missing `;' after `%s'", nd->name);
+      /* Point at the statement's last value, where the `;' belongs. */
+      report(p->L, p->file, nd->nvals ? nd->vals[nd->nvals - 1].line : nd->line,
+             "missing `;' after `%s'", nd->name);
       unget(p, u);
       goto fail;
     case TOK_EOF:
@@ -2478,6 +2480,9 @@ void conf_init(struct conf *c)
   c->lock_retry_count = PARAMS_LOCK_RETRY_COUNT;
   c->lock_retry_sleep = PARAMS_LOCK_RETRY_SLEEP;
   c->lock_expire_timeout = PARAMS_LOCK_EXPIRE_TIMEOUT;
+  /* A dotlock whose process is gone is stale at once: a session killed with SIGKILL
+   * must not lock its user out for expire-timeout. */
+  c->lock_pid_check = true;
   c->log_syslog = true;
   c->log_facility = LOG_MAIL;
   c->log_severity = LOG_DEBUG;

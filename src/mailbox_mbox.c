@@ -40,6 +40,7 @@ struct mbox_priv {
   ino_t ino;
   mode_t mode;
   gid_t gid;
+  uid_t uid;
   off_t scanned_end;       /* bytes scanned at open */
   off_t *from;             /* per message: offset of its From_ line (its block start) */
   size_t cap;              /* capacity of mb->msgs and from */
@@ -533,6 +534,7 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
   pv->ino = st_fd.st_ino;
   pv->mode = st_fd.st_mode & 07777;
   pv->gid = st_fd.st_gid;
+  pv->uid = st_fd.st_uid;
   pv->scanned_end = st_fd.st_size;
   st = mbox_scan_fd(mb, pv, st_fd.st_size, error_r);
   if (st != MAILBOX_OK)
@@ -718,7 +720,9 @@ static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
   }
   if (fchmod(tfd, pv->mode) < 0)
     goto io_error;
-  if (fchown(tfd, (uid_t)-1, pv->gid) < 0 && errno != EPERM)
+  /* Same owner and group as the old file (a no-op for the owner when we are the owner;
+   * it matters when the process is more privileged than the mail user). */
+  if (fchown(tfd, pv->uid, pv->gid) < 0 && errno != EPERM)
     goto io_error;
   if (fsync(tfd) < 0)
     goto io_error;

@@ -968,6 +968,13 @@ static void test_refusals(void)
   is_int(mailbox_open(&mb, path, &c, &err), MAILBOX_PERM, "hard-linked mailbox refused");
   unlink(path);
 
+  if (geteuid() == 0) {
+    ok(chown(target, 65534, 65534) == 0, "give the mailbox to another user");
+    is_int(mailbox_open(&mb, target, &c, &err), MAILBOX_PERM,
+           "mailbox of another user refused");
+    ok(chown(target, 0, 0) == 0, "take it back");
+  }
+
   snprintf(path, sizeof path, "%s/missing", tmpdir);
   if (mailbox_open(&mb, path, &c, &err) == MAILBOX_OK) {
     size_t removed;

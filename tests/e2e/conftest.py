@@ -97,6 +97,11 @@ class Session:
 
     def close(self):
         try:
+            self.f.close()
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
@@ -160,13 +165,13 @@ class Site:
         self.procs = []
         self.write_conf()
 
-    def write_conf(self, extra=""):
+    def write_conf(self, extra="",
+                   auth="auth { authentication pam; authorization system; };"):
         with open(self.conf, "w") as f:
             f.write("logging { syslog no; };\n"
                     "mailbox { mail-spool \"%s\"; };\n"
                     "locking { retry-count 1; retry-sleep 0; };\n"
-                    "auth { authentication pam; authorization system; };\n"
-                    "%s\n" % (self.spool, extra))
+                    "%s\n%s\n" % (self.spool, auth, extra))
 
     def env(self):
         e = dict(os.environ)
@@ -178,6 +183,10 @@ class Site:
             "NSS_WRAPPER_GROUP": os.path.join(self.dir, "group"),
             "UID_WRAPPER": "1",
             "UID_WRAPPER_ROOT": "1",
+            # The sanitizers' runtime refuses libraries loaded with RTLD_DEEPBIND.
+            "PAM_WRAPPER_DISABLE_DEEPBIND": "1",
+            "NSS_WRAPPER_DISABLE_DEEPBIND": "1",
+            "UID_WRAPPER_DISABLE_DEEPBIND": "1",
             "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=0:abort_on_error=1",
             "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         })

@@ -57,9 +57,29 @@
 #define PARAMS_CONF_INCLUDE_DEPTH 16
 #define PARAMS_CONF_BLOCK_DEPTH 32
 #define PARAMS_CONF_FILE_MAX (8u * 1024 * 1024)
+/* A file full of mistakes would otherwise bury the first (usually the real) one under
+ * thousands of follow-on lines: stop after this many. */
+#define PARAMS_CONF_ERRORS_MAX 100
+/* Bounds on what one statement may hold, so that a hostile 8 MB file can't build a
+ * tree many times its size: values of one statement (or items of one list) and
+ * statements of one block. */
+#define PARAMS_CONF_VALUES_MAX 4096
+#define PARAMS_CONF_STMTS_MAX 65536
+/* Each server block is a listening socket; more than this is a mistake. */
+#define PARAMS_CONF_SERVERS_MAX 256
+/* Longest line of a virtdomain file: a passwd line with a long hash and paths. */
+#define PARAMS_VIRTDOMAIN_LINE_MAX 4096
 /* A maildrop never holds more messages than this (the message table is indexed by
  * uint32_t and each message costs tens of bytes of memory). */
 #define PARAMS_MAILBOX_MESSAGES_MAX 10000000u
+/* Longest maildrop URL or path we build or accept. */
+#define PARAMS_MAILBOX_URL_MAX 4096
+/* Temporary files of a crashed UPDATE older than this are removed by the next UPDATE. */
+#define PARAMS_MBOX_STALE_TEMP_AGE 300
+/* Attempts to open and lock a maildrop that is being replaced under us. */
+#define PARAMS_MBOX_OPEN_ATTEMPTS 5
+/* The mbox scanner reads in blocks of this size (pread + memchr). */
+#define PARAMS_MBOX_SCAN_BLOCK (1u << 20)
 /* Longest user name accepted by USER (bounded by the argument limit as well). */
 #define PARAMS_USER_MAX 255
 

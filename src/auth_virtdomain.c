@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "auth_impl.h"
+#include "params.h"
 #include "conf.h"
 
 #ifdef SYSCONFDIR
@@ -25,8 +26,6 @@
 # define VIRTDOMAIN_DIR_DEFAULT "/etc/domain"
 #endif
 
-/* Longest line of a domain file: a passwd line with a long hash and paths. */
-#define VIRTDOMAIN_LINE_MAX 4096
 
 struct virt_entry {
   char *line;                  /* owns the fields below */
@@ -135,7 +134,7 @@ static enum auth_mod_result virt_lookup(struct auth_ctx *ctx, const char *user,
   while ((len = getline(&line, &cap, fp)) >= 0) {
     if (len > 0 && line[len - 1] == '\n')
       line[--len] = '\0';
-    if (len == 0 || line[0] == '#' || len > VIRTDOMAIN_LINE_MAX)
+    if (len == 0 || line[0] == '#' || len > PARAMS_VIRTDOMAIN_LINE_MAX)
       continue;
     if (strncmp(line, local, strlen(local)) != 0 || line[strlen(local)] != ':')
       continue;

@@ -42,16 +42,6 @@
 # define SYSCONFDIR "/etc"
 #endif
 
-/* A file full of mistakes would otherwise bury the first (usually the real) one under
- * thousands of follow-on lines: stop after this many. */
-#define CONF_ERRORS_MAX 100
-/* Bounds on what one statement may hold, so that a hostile 8 MB file can't build a
- * tree many times its size: values of one statement (or items of one list) and
- * statements of one block. */
-#define CONF_VALUES_MAX 4096
-#define CONF_STMTS_MAX 65536
-/* Each server block is a listening socket; more than this is a mistake. */
-#define CONF_SERVERS_MAX 256
 
 /* Offset of a statement that is checked but not stored (features pop3d does not build). */
 #define NOSTORE ((size_t)-1)
@@ -87,7 +77,7 @@ static void report(struct load *L, const char *file, unsigned line, const char *
   vfprintf(L->err, fmt, ap);
   va_end(ap);
   fputc('\n', L->err);
-  if (++L->errors >= CONF_ERRORS_MAX) {
+  if (++L->errors >= PARAMS_CONF_ERRORS_MAX) {
     fprintf(L->err, "%s: too many errors, giving up\n", file != NULL ? file : "--set");
     L->stop = true;
   }
@@ -911,8 +901,8 @@ static int parse_value(struct parser *p, struct token t, unsigned depth, struct 
       value_free(out);
       return -1;
     }
-    if (out->n >= CONF_VALUES_MAX) {
-      report(p->L, p->file, u.line, "too many list items (limit %d)", CONF_VALUES_MAX);
+    if (out->n >= PARAMS_CONF_VALUES_MAX) {
+      report(p->L, p->file, u.line, "too many list items (limit %d)", PARAMS_CONF_VALUES_MAX);
       recover(p, u);
       value_free(out);
       return -1;
@@ -959,7 +949,7 @@ static bool parse_body(struct parser *p, unsigned depth, struct node *parent)
       continue;
     if (parse_stmt(p, t, depth, &nd) < 0)
       continue;
-    if (parent->nkids >= CONF_STMTS_MAX) {
+    if (parent->nkids >= PARAMS_CONF_STMTS_MAX) {
       report(p->L, p->file, nd.line, "too many statements in block `%s'", parent->name);
       node_free(&nd);
       continue;
@@ -989,8 +979,8 @@ static int parse_stmt(struct parser *p, struct token t, unsigned depth, struct n
     case TOK_QSTRING:
     case TOK_HEREDOC:
     case TOK_LPAREN:
-      if (nd->nvals >= CONF_VALUES_MAX) {
-        report(p->L, p->file, u.line, "too many values (limit %d)", CONF_VALUES_MAX);
+      if (nd->nvals >= PARAMS_CONF_VALUES_MAX) {
+        report(p->L, p->file, u.line, "too many values (limit %d)", PARAMS_CONF_VALUES_MAX);
         recover(p, u);
         goto fail;
       }
@@ -1709,9 +1699,9 @@ static void *enter_server(struct load *L, const struct node *nd, const struct st
         free(addr);
         return &c->servers[i];
       }
-  if (c->nservers >= CONF_SERVERS_MAX) {
+  if (c->nservers >= PARAMS_CONF_SERVERS_MAX) {
     report(L, nd->file, nd->line, "server: too many server blocks (limit %d)",
-           CONF_SERVERS_MAX);
+           PARAMS_CONF_SERVERS_MAX);
     free(addr);
     return NULL;
   }

@@ -12,8 +12,6 @@
 #include "params.h"
 #include "uidl.h"
 
-/* Longest maildrop URL or path we build or accept. */
-#define MAILBOX_URL_MAX 4096
 
 /* Length of a URL scheme at the start of s ("mbox" in "mbox:/x"), 0 if none. */
 static size_t url_scheme_len(const char *s)
@@ -91,7 +89,7 @@ enum mailbox_status mailbox_open(struct mailbox *mb, const char *url, const stru
     *error_r = "mailbox path is not absolute";
     return MAILBOX_PERM;
   }
-  if (strlen(path) > MAILBOX_URL_MAX || path_has_dotdot(path)) {
+  if (strlen(path) > PARAMS_MAILBOX_URL_MAX || path_has_dotdot(path)) {
     *error_r = "invalid mailbox path";
     return MAILBOX_PERM;
   }
@@ -237,16 +235,16 @@ int mailbox_unique_uids(struct mailbox *mb, const char **error_r)
   return 0;
 }
 
-/* A growable string for URL expansion, bounded by MAILBOX_URL_MAX. */
+/* A growable string for URL expansion, bounded by PARAMS_MAILBOX_URL_MAX. */
 struct urlbuf {
-  char s[MAILBOX_URL_MAX + 1];
+  char s[PARAMS_MAILBOX_URL_MAX + 1];
   size_t n;
   bool overflow;
 };
 
 static void urlbuf_add(struct urlbuf *b, const char *s, size_t len)
 {
-  if (b->overflow || len > MAILBOX_URL_MAX - b->n) {
+  if (b->overflow || len > PARAMS_MAILBOX_URL_MAX - b->n) {
     b->overflow = true;
     return;
   }

@@ -27,10 +27,6 @@
 #include "params.h"
 #include "uidl.h"
 
-/* Temporary files of a crashed UPDATE older than this are removed by the next UPDATE. */
-#define MBOX_STALE_TEMP_AGE 300
-/* Attempts to open and lock a maildrop that is being replaced under us. */
-#define MBOX_OPEN_ATTEMPTS 5
 #define MBOX_TEMP_MARK ".pop3d-"
 
 struct mbox_priv {
@@ -344,7 +340,6 @@ static int scan_read(int fd, char *buf, size_t want, off_t off, size_t *got_r)
   return 0;
 }
 
-#define MBOX_SCAN_BLOCK (1u << 20)
 
 static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv,
                                         off_t size, const char **error_r)
@@ -358,7 +353,7 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
 
   if (size == 0)
     return MAILBOX_OK;
-  buf = malloc(MBOX_SCAN_BLOCK);
+  buf = malloc(PARAMS_MBOX_SCAN_BLOCK);
   if (buf == NULL) {
     *error_r = "out of memory";
     return MAILBOX_TEMP;
@@ -376,7 +371,7 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
     nl = p < e ? memchr(p, '\n', (size_t)(e - p)) : NULL;
     if (nl == NULL && !eof) {
       size_t got, rest = (size_t)(e - p);
-      if (p == buf && have == MBOX_SCAN_BLOCK) {
+      if (p == buf && have == PARAMS_MBOX_SCAN_BLOCK) {
         /* A line longer than a block: hand over what we have, read on. */
         st = scan_piece(&sc, buf, have, base, false, false, error_r);
         if (st != MAILBOX_OK)
@@ -390,7 +385,7 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
       have = rest;
       p = buf;
       {
-        size_t want = MBOX_SCAN_BLOCK - have;
+        size_t want = PARAMS_MBOX_SCAN_BLOCK - have;
         if ((uint64_t)(size - next) < want)
           want = (size_t)(size - next);
         if (scan_read(pv->fd, buf + have, want, next, &got) < 0) {
@@ -524,7 +519,7 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
     lock_release(&pv->lock);
     close(fd);
     pv->fd = -1;
-    if (attempt + 1 >= MBOX_OPEN_ATTEMPTS) {
+    if (attempt + 1 >= PARAMS_MBOX_OPEN_ATTEMPTS) {
       *error_r = "mailbox keeps changing";
       st = MAILBOX_TEMP;
       goto fail;
@@ -625,7 +620,7 @@ static void mbox_remove_stale_temps(const char *dir, const char *prefix)
     if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
       continue;
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || now - st.st_mtime < MBOX_STALE_TEMP_AGE)
+        st.st_uid != geteuid() || now - st.st_mtime < PARAMS_MBOX_STALE_TEMP_AGE)
       continue;
     if (unlinkat(dirfd(d), de->d_name, 0) == 0)
       log_msg(LOG_NOTICE, "removed stale temporary file %s/%s", dir, de->d_name);

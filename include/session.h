@@ -47,7 +47,9 @@ struct session {
   unsigned bad_commands;
   unsigned auth_failures;
   bool update_failed;             /* QUIT could not apply every deletion */
+  const struct conf_server *srv;  /* server block, NULL in inetd mode */
   const char *peer;               /* client address for the log */
+  const char *local;              /* server address for the log */
   bool transcript;
   time_t started;
   /* Summary for the log. */
@@ -56,10 +58,12 @@ struct session {
   size_t n_deleted;
 };
 
-/* Run one session on rfd/wfd until QUIT, EOF, timeout or error.  Returns the process exit
- * code (sysexits, as Mailutils: 0, 70 software, 74 I/O, 75 timeout, 76 EOF in
- * TRANSACTION). */
-int session_run(const struct conf *c, int rfd, int wfd, const char *peer, unsigned timeout,
-                bool transcript);
+/* Run one session on rfd/wfd until QUIT, EOF, timeout or error.  srv is the server block
+ * the connection came in on (its timeout, transcript and TLS settings), or NULL in inetd
+ * mode (the global ones).  peer and local name the two ends for the log.  Returns the
+ * process exit code (sysexits, as Mailutils: 0, 70 software, 74 I/O, 75 timeout, 76 EOF
+ * in TRANSACTION). */
+int session_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
+                const char *peer, const char *local);
 
 #endif

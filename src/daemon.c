@@ -319,7 +319,7 @@ int daemon_run(struct conf *c)
       }
       peer_name(&ss, sl, peer, sizeof peer);
       if (srv != NULL && srv->single_process) {
-        (void)session_run(c, fd, fd, peer, srv->timeout, srv->transcript);
+        (void)session_run(c, srv, fd, fd, peer, ls[i].name);
         close(fd);
         continue;
       }
@@ -338,8 +338,7 @@ int daemon_run(struct conf *c)
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_IGN);
-        _exit(session_run(c, fd, fd, peer, srv ? srv->timeout : c->timeout,
-                          srv ? srv->transcript : false));
+        _exit(session_run(c, srv, fd, fd, peer, ls[i].name));
       }
       children++;
       close(fd);

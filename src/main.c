@@ -157,7 +157,7 @@ int main(int argc, char **argv)
     /* inetd gives us the socket as stdin, stdout and stderr: never log to stderr then,
      * unless the configuration says so (`logging { syslog no; }`, for debugging). */
     log_open(c.log_tag, c.log_facility, c.log_syslog, c.log_print_severity, c.log_severity);
-    r = session_run(&c, 0, 1, stdin_peer(peer, sizeof peer), c.timeout, c.transcript);
+    r = session_run(&c, NULL, 0, 1, stdin_peer(peer, sizeof peer), NULL);
   }
   conf_free(&c);
   return r;

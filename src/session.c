@@ -168,8 +168,8 @@ static void loop(struct session *s)
   }
 }
 
-int session_run(const struct conf *c, int rfd, int wfd, const char *peer, unsigned timeout,
-                bool transcript_on)
+int session_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
+                const char *peer, const char *local)
 {
   struct session s;
   char greeting[200];
@@ -178,14 +178,17 @@ int session_run(const struct conf *c, int rfd, int wfd, const char *peer, unsign
   memset(&s, 0, sizeof s);
   s.conf = c;
   s.state = SESSION_AUTHORIZATION;
+  s.srv = srv;
   s.peer = peer ? peer : "stdin";
-  s.transcript = transcript_on;
+  s.local = local ? local : "stdout";
+  /* Mailutils: the global transcript applies in inetd mode, the server block's otherwise. */
+  s.transcript = srv ? srv->transcript : c->transcript;
   s.started = time(NULL);
-  transport_init(&s.t, rfd, wfd, c->output_buffer_size, timeout);
+  transport_init(&s.t, rfd, wfd, c->output_buffer_size, srv ? srv->timeout : c->timeout);
   s.t.idle = session_idle;
   s.t.idle_arg = &s;
   make_stamp(&s);
-  log_msg(LOG_INFO, "session started: client %s", s.peer);
+  log_msg(LOG_INFO, "session started: client %s, server %s", s.peer, s.local);
 
   /* RFC 1939 section 7: the timestamp belongs to servers that offer APOP, and clients
    * (curl among them) pick APOP whenever they see one, without falling back to USER.

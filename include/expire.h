@@ -1,0 +1,4 @@
+/* expire.h - (being written).  GPL-3.0-or-later. */
+#ifndef POP3D_EXPIRE_H
+#define POP3D_EXPIRE_H
+#endif

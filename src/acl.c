@@ -1,0 +1,4 @@
+/* acl.c - (being written).  GPL-3.0-or-later. */
+#include <config.h>
+
+#include "acl.h"

@@ -1,0 +1,4 @@
+/* bulletin.c - (being written).  GPL-3.0-or-later. */
+#include <config.h>
+
+#include "bulletin.h"

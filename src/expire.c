@@ -1,0 +1,4 @@
+/* expire.c - (being written).  GPL-3.0-or-later. */
+#include <config.h>
+
+#include "expire.h"

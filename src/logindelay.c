@@ -1,0 +1,4 @@
+/* logindelay.c - (being written).  GPL-3.0-or-later. */
+#include <config.h>
+
+#include "logindelay.h"

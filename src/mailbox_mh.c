@@ -1,0 +1,4 @@
+/* mailbox_mh.c - (being written).  GPL-3.0-or-later. */
+#include <config.h>
+
+#include "mailbox.h"

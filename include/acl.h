@@ -1,4 +1,52 @@
-/* acl.h - (being written).  GPL-3.0-or-later. */
+/* acl.h - access control of a new connection: the `acl' statement (Mailutils semantics)
+ * and tcp-wrappers.  Both run in the session child, after fork, so that a slow DNS
+ * lookup, an `ifexec' program or a slow hosts.deny never delays the listener's accept.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
 #ifndef POP3D_ACL_H
 #define POP3D_ACL_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "conf.h"
+#include "util.h"
+
+/* What an acl entry's address matches. */
+enum acl_addr_kind { ACL_ADDR_ANY, ACL_ADDR_NET, ACL_ADDR_HOST };
+
+struct acl_addr {
+  enum acl_addr_kind kind;
+  int family;                  /* ACL_ADDR_NET: AF_INET or AF_INET6 */
+  unsigned char addr[16];      /* network order, already masked */
+  unsigned char mask[16];
+  char host[256];              /* ACL_ADDR_HOST: resolved when matched */
+};
+
+/* Parse "any", ADDR, ADDR/LEN, IPv4ADDR/NETMASK or a host name.  0, or -1 with
+ * *error_r. */
+int acl_addr_parse(const char *s, struct acl_addr *out, const char **error_r) WUR;
+
+/* Does the client address sa match?  A host name matches any address it resolves to.
+ * An IPv4-mapped IPv6 client is matched as the IPv4 address it carries. */
+bool acl_addr_match(const struct acl_addr *a, const struct sockaddr *sa, socklen_t len);
+
+/* Run an acl on a client: the first allow or deny entry that matches decides; log
+ * entries log and go on; exec starts its program and goes on; ifexec runs its program
+ * and decides by its exit status (0 allow, 1 deny, anything else goes on).  A UNIX
+ * socket client is always allowed, and so is a client no entry decides on.  Returns
+ * true when allowed. */
+bool acl_check(const struct conf_acl *acl, const struct sockaddr *sa, socklen_t len);
+
+/* tcp-wrappers: hosts_access() on the connected socket fd with the configured daemon
+ * name and tables.  True when allowed, when disabled in the configuration, and when
+ * pop3d is built without libwrap. */
+bool acl_tcpwrap_check(const struct conf *c, int fd);
+
+/* Expand ${aclno}, ${address}, ${port} and ${family} in an exec/ifexec command or a
+ * log text.  Returns a malloc'd string.  Exposed for the unit tests. */
+char *acl_expand(const char *tmpl, unsigned aclno, const struct sockaddr *sa,
+                 socklen_t len);
+
 #endif

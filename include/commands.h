@@ -33,6 +33,9 @@ struct cmd_outcome {
 #define CMD_ARG_REQ     0x02u  /* needs an argument */
 #define CMD_ARG_REST    0x04u  /* the argument is the rest of the line (PASS) */
 #define CMD_SECRET      0x08u  /* the argument is a secret: never logged */
+#define CMD_CREDENTIALS 0x10u  /* carries credentials: refused before TLS under
+                                  tls-mode required (USER, PASS, APOP, AUTH) */
+#define CMD_STLS        0x20u  /* offered only while TLS can still be started */
 
 struct command {
   const char *name;
@@ -61,6 +64,7 @@ void cmd_noop(struct session *s, char *arg, struct cmd_outcome *o);
 void cmd_rset(struct session *s, char *arg, struct cmd_outcome *o);
 void cmd_top(struct session *s, char *arg, struct cmd_outcome *o);
 void cmd_uidl(struct session *s, char *arg, struct cmd_outcome *o);
+void cmd_stls(struct session *s, char *arg, struct cmd_outcome *o);   /* session.c */
 
 /* Fill o as an error / success with a formatted text. */
 void cmd_err(struct cmd_outcome *o, const char *code, const char *fmt, ...)

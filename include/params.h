@@ -21,6 +21,17 @@
 #define PARAMS_MAX_CHILDREN_DEFAULT 10
 /* Mailutils: listen() backlog of a server block. */
 #define PARAMS_BACKLOG_DEFAULT 4
+/* The listener never asks for a smaller backlog than this: a burst of more clients than
+ * the backlog (20 poplib clients started together against Mailutils' 4) overflows the
+ * accept queue, Linux with SYN cookies drops the handshake's last ACK, and a POP3
+ * client, which waits for the greeting without sending, hangs until its own timeout.
+ * listen() caps it at net.core.somaxconn. */
+#define PARAMS_LISTEN_BACKLOG_MIN 128
+/* SIGTERM: running sessions get this long to end by themselves before they are
+ * terminated (a session cut short applies no deletions), so that a stop is bounded. */
+#define PARAMS_SHUTDOWN_GRACE 10
+/* At the child limit, at most one "too many children" line per this many seconds. */
+#define PARAMS_BUSY_LOG_INTERVAL 10
 /* RFC 1939: the well-known port. */
 #define PARAMS_PORT_DEFAULT 110
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in the range 0x21 to 0x7E. */
@@ -41,6 +52,15 @@
 #define PARAMS_MAIL_SPOOL "/var/mail"
 /* Mailutils 3.15 code: login statistics database (the manual says .db; GDBM adds none). */
 #define PARAMS_STAT_FILE "/var/run/pop3-login.db"
+/* The login-statistics and bulletin databases are shared by every session: a session
+ * waits at most this long (milliseconds) for another's lock, then goes on without. */
+#define PARAMS_NUMDB_LOCK_WAIT_MS 1000
+/* Bulletins delivered in one login, and their total size: an announcement mailbox far
+ * bigger than this is a mistake, not something to copy into every maildrop. */
+#define PARAMS_BULLETIN_MAX 1000
+#define PARAMS_BULLETIN_BYTES (64u * 1024 * 1024)
+/* Header lines of one message UPDATE edits (Status lines losing 'D' under undelete). */
+#define PARAMS_HEADER_EDITS_MAX 16
 /* Mailutils: mandatory locking directory. */
 #define PARAMS_LOCK_DIRECTORY "/var/lock/subsys/mail"
 /* Mailutils locking defaults: 10 retries a second apart; a dotlock older than
@@ -53,6 +73,13 @@
 #define PARAMS_LOCK_TOUCH_INTERVAL 60
 /* Mailutils: TLS handshake timeout of the global tls block. */
 #define PARAMS_TLS_HANDSHAKE_TIMEOUT 10
+/* RFC 8996 deprecates TLS 1.0 and 1.1 (and SSL 3.0 is long broken): TLS 1.2 and 1.3
+ * only, unless ssl-priorities says otherwise (Mailutils' default is plain "NORMAL"). */
+#define PARAMS_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+/* Sending close_notify at the end may wait this long for a client that stopped reading. */
+#define PARAMS_TLS_BYE_TIMEOUT 5
+/* Largest certificate, key or CA file read (a CA bundle of a few hundred certificates). */
+#define PARAMS_TLS_FILE_MAX (4u * 1024 * 1024)
 /* Configuration: nesting depth of include and blocks, size of one config file. */
 #define PARAMS_CONF_INCLUDE_DEPTH 16
 #define PARAMS_CONF_BLOCK_DEPTH 32
@@ -82,5 +109,11 @@
 #define PARAMS_MBOX_SCAN_BLOCK (1u << 20)
 /* Longest user name accepted by USER (bounded by the argument limit as well). */
 #define PARAMS_USER_MAX 255
+
+/* Dovecot's dovecot-uidlist is read whole at open: a line a message (~80 bytes), so this
+ * covers a million messages; a bigger file is ignored. */
+#define PARAMS_DOVECOT_UIDLIST_MAX (256u * 1024 * 1024)
+/* Longest message file name in a maildir or MH folder we keep (NAME_MAX). */
+#define PARAMS_MAILDIR_NAME_MAX 255
 
 #endif

@@ -13,7 +13,10 @@
 #include "conf.h"
 #include "mailbox.h"
 #include "params.h"
+#include "tls.h"
 #include "transport.h"
+
+struct command;
 
 /* RFC 1939 states, as bits so the command table can allow several. */
 enum session_state {
@@ -42,6 +45,7 @@ struct session {
   char *user;                     /* from USER, until PASS */
   struct auth_user auth;
   bool authenticated;
+  bool login_delay_on;            /* login-delay was enforced for this login */
   struct mailbox mb;
   bool mb_open;
   unsigned bad_commands;
@@ -51,6 +55,8 @@ struct session {
   const char *peer;               /* client address for the log */
   const char *local;              /* server address for the log */
   bool transcript;
+  struct tls_settings tls;        /* the TLS this session may use (tls.mode: which) */
+  struct tls_creds *tls_creds;    /* NULL: TLS can't be started in this session */
   time_t started;
   /* Summary for the log. */
   size_t n_retrieved;
@@ -65,5 +71,11 @@ struct session {
  * in TRANSACTION). */
 int session_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
                 const char *peer, const char *local);
+
+/* Is cmd offered now as far as TLS goes?  STLS (CMD_STLS) only before TLS and only when
+ * this session can start it; commands that carry credentials (CMD_CREDENTIALS) not
+ * before TLS under tls-mode required.  The session loop refuses what this says no to,
+ * and CAPA lists only what it says yes to. */
+bool session_command_offered(const struct session *s, const struct command *cmd);
 
 #endif

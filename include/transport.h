@@ -1,7 +1,8 @@
-/* transport.h - buffered, timed reads and writes over a plain fd pair (and, with the TLS
- * issue, over a TLS session).  The fds are made non-blocking; every wait is a poll()
- * bounded by the session timeout, so a client that stops reading (even in the middle of
- * RETR) can't hold a session, and its maildrop lock, forever.
+/* transport.h - buffered, timed reads and writes over a plain fd pair or a TLS session
+ * on it.  The fds are made non-blocking; every wait is a poll() bounded by the session
+ * timeout, so a client that stops reading (even in the middle of RETR) can't hold a
+ * session, and its maildrop lock, forever.  Under TLS the same waits apply: the TLS
+ * layer says which direction it needs and the poll waits for that.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -22,8 +23,11 @@ enum transport_status {
   TRANSPORT_ERROR = -3,    /* I/O error (EPIPE, ECONNRESET, ...) */
 };
 
+struct tls_conn;
+
 struct transport {
   int rfd, wfd;
+  struct tls_conn *tls;            /* NULL: plain; else every byte goes through it */
   unsigned timeout;                /* seconds; 0 = none */
   char in[PARAMS_INBUF_SIZE];
   size_t in_start, in_end;         /* unread input is in[in_start, in_end) */
@@ -52,5 +56,23 @@ enum transport_status transport_fill(struct transport *t) WUR;
 enum transport_status transport_write(struct transport *t, const void *p, size_t n);
 /* Write out everything queued. */
 enum transport_status transport_flush(struct transport *t);
+
+/* Switch to TLS (STLS, or POP3S before the greeting): flush what is queued in clear,
+ * DISCARD all buffered input (bytes a client sent before the handshake must never be
+ * read as commands inside TLS: STARTTLS command injection), then run the handshake,
+ * within handshake_timeout seconds in all (0: within the session timeout).  The
+ * transport takes c (and frees it on failure).  *discarded_r gets how many input bytes
+ * were thrown away.  On failure the status is sticky (TRANSPORT_TIMEOUT or
+ * TRANSPORT_ERROR) and *error_r says why. */
+enum transport_status transport_start_tls(struct transport *t, struct tls_conn *c,
+                                          unsigned handshake_timeout, size_t *discarded_r,
+                                          const char **error_r) WUR;
+
+/* Is the transport inside TLS? */
+static inline bool transport_is_tls(const struct transport *t) { return t->tls != NULL; }
+
+/* End of the session: flush, then under TLS send close_notify (waiting at most
+ * PARAMS_TLS_BYE_TIMEOUT seconds for a client that stopped reading). */
+void transport_close(struct transport *t);
 
 #endif

@@ -3,7 +3,7 @@
 set -e
 pkgs="build-essential autoconf automake libtool pkg-config texinfo
   libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev
-  python3 python3-pytest curl gnutls-bin
+  python3 python3-pytest python3-gdbm curl gnutls-bin fetchmail
   libpam-wrapper libnss-wrapper libuid-wrapper"
 missing=""
 for p in $pkgs; do

@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "auth.h"
+#include "bulletin.h"
 #include "commands.h"
+#include "expire.h"
 #include "log.h"
+#include "login.h"
+#include "logindelay.h"
 #include "mailbox.h"
 #include "privsep.h"
 #include "session.h"
@@ -57,11 +62,15 @@ static gid_t spool_group(const char *url)
   return g;
 }
 
+/* Open the maildrop as its user.  Before the drop, while root: what is shared by all
+ * users (the bulletin source and db).  After it: the maildrop, and the bulletins it is
+ * owed, which are in it by the time the session reads its next command. */
 static void open_maildrop(struct session *s, struct cmd_outcome *o)
 {
   const char *err = NULL;
   char *url;
   enum mailbox_status st;
+  struct bulletin bull;
 
   if (s->auth.mailbox != NULL)
     url = util_xstrdup(s->auth.mailbox);
@@ -73,14 +82,22 @@ static void open_maildrop(struct session *s, struct cmd_outcome *o)
     o->close = true;
     return;
   }
+  bulletin_prepare(&bull, s->conf, s->auth.name);
   if (privsep_drop(&s->auth, spool_group(url), &err) < 0) {
     log_msg(LOG_ERR, "%s: can't switch to the user: %s", s->auth.name, err);
     cmd_err(o, "SYS/PERM", "Cannot authenticate");
     o->close = true;
+    bulletin_free(&bull);
     free(url);
     return;
   }
   st = mailbox_open(&s->mb, url, s->conf, &err);
+  if (st == MAILBOX_OK && bulletin_deliver(&bull, s->conf, &s->auth, &s->mb)) {
+    /* The maildrop was replaced: read it again, bulletins included. */
+    mailbox_close(&s->mb);
+    st = mailbox_open(&s->mb, url, s->conf, &err);
+  }
+  bulletin_free(&bull);
   if (st != MAILBOX_OK) {
     log_msg(LOG_ERR, "%s: can't open maildrop %s: %s", s->auth.name, url,
             err ? err : "?");
@@ -102,6 +119,26 @@ static void open_maildrop(struct session *s, struct cmd_outcome *o)
   cmd_ok(o, "opened mailbox for %s", s->auth.name);
 }
 
+/* After a successful authentication by any mechanism (login.h).  The login delay is
+ * checked and recorded here, still as root: its database is shared by all users. */
+void session_login_ok(struct session *s, struct cmd_outcome *o)
+{
+  s->authenticated = true;
+  switch (logindelay_login(s->conf, s->auth.name, time(NULL))) {
+  case LOGINDELAY_REFUSE:
+    auth_user_free(&s->auth);
+    s->authenticated = false;
+    cmd_err(o, "LOGIN-DELAY", LOGINDELAY_REFUSAL);
+    return;
+  case LOGINDELAY_OK:
+    s->login_delay_on = true;
+    break;
+  case LOGINDELAY_OFF:
+    break;
+  }
+  open_maildrop(s, o);
+}
+
 void cmd_pass(struct session *s, char *arg, struct cmd_outcome *o)
 {
   const char *err = NULL;
@@ -114,29 +151,19 @@ void cmd_pass(struct session *s, char *arg, struct cmd_outcome *o)
   }
   st = auth_login(s->conf, s->user, arg, &s->auth, &err);
   if (st != AUTH_OK) {
-    log_msg(LOG_NOTICE, "authentication failed for %s from %s: %s", s->user, s->peer,
-            err ? err : "?");
+    login_failed(s, o, "PASS", s->user, st, err);
     util_free_secret(s->user);
     s->user = NULL;
-    if (st == AUTH_FAIL)
-      cmd_err(o, "AUTH", "Bad login");
-    else
-      cmd_err(o, st == AUTH_TEMP ? "SYS/TEMP" : "SYS/PERM", "Cannot authenticate");
-    if (++s->auth_failures >= PARAMS_AUTH_FAILURES_MAX) {
-      s->end = SESSION_END_ABUSE;
-      o->close = true;
-    }
     return;
   }
   util_free_secret(s->user);
   s->user = NULL;
-  s->authenticated = true;
-  open_maildrop(s, o);
+  session_login_ok(s, o);
 }
 
 void cmd_quit(struct session *s, char *arg, struct cmd_outcome *o)
 {
-  size_t deleted = 0;
+  size_t deleted = 0, expired;
   const char *err = NULL;
 
   o->close = true;
@@ -146,6 +173,13 @@ void cmd_quit(struct session *s, char *arg, struct cmd_outcome *o)
     return;
   }
   s->state = SESSION_UPDATE;
+  expired = expire_prepare_update(&s->mb, s->conf, time(NULL));
+  if (s->conf->undelete)
+    for (size_t i = 0; i < s->mb.count; i++)
+      if (s->mb.msgs[i].flags & MAILBOX_MSG_STATUS_D)
+        s->mb.msgs[i].flags |= MAILBOX_MSG_UNDELETE;
+  if (expired > 0)
+    log_msg(LOG_INFO, "%s: %zu expired messages to delete", s->auth.name, expired);
   if (s->mb.ops->update(&s->mb, &deleted, &err) != MAILBOX_OK) {
     log_msg(LOG_ERR, "%s: update failed: %s", s->auth.name, err ? err : "?");
     s->update_failed = true;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "login.h"
 #include "proto.h"
 #include "session.h"
 
@@ -16,8 +17,11 @@
 #define TRANS SESSION_TRANSACTION
 
 static const struct command commands[] = {
-  { "USER", cmd_user, AUTH, CMD_ARG_REQ },
-  { "PASS", cmd_pass, AUTH, CMD_ARG_REST | CMD_SECRET },
+  { "USER", cmd_user, AUTH, CMD_ARG_REQ | CMD_CREDENTIALS },
+  { "PASS", cmd_pass, AUTH, CMD_ARG_REST | CMD_SECRET | CMD_CREDENTIALS },
+  { "STLS", cmd_stls, AUTH, CMD_ARG_NONE | CMD_STLS },
+  { "APOP", cmd_apop, AUTH, CMD_ARG_REQ | CMD_SECRET | CMD_CREDENTIALS },
+  { "AUTH", cmd_auth_sasl, AUTH, CMD_SECRET | CMD_CREDENTIALS },
   { "QUIT", cmd_quit, AUTH | TRANS, CMD_ARG_NONE },
   { "CAPA", cmd_capa, AUTH | TRANS, CMD_ARG_NONE },
   { "STAT", cmd_stat, TRANS, CMD_ARG_NONE },
@@ -49,6 +53,7 @@ static const struct capa {
   { "TOP", "TOP", AUTH | TRANS },
   { "UIDL", "UIDL", AUTH | TRANS },
   { "USER", "USER", AUTH },
+  { "STLS", "STLS", AUTH },
   { "RESP-CODES", NULL, AUTH | TRANS },
   { "AUTH-RESP-CODE", NULL, AUTH | TRANS },
   { "PIPELINING", NULL, AUTH | TRANS },
@@ -61,12 +66,29 @@ void commands_capa(struct session *s, const struct cmd_outcome *o)
   for (size_t i = 0; i < sizeof capas / sizeof capas[0]; i++) {
     if (!(capas[i].states & s->state))
       continue;
-    if (capas[i].command && commands_find(capas[i].command, strlen(capas[i].command)) == NULL)
-      continue;
+    if (capas[i].command) {
+      const struct command *cmd = commands_find(capas[i].command, strlen(capas[i].command));
+      if (cmd == NULL || !session_command_offered(s, cmd))
+        continue;
+    }
     proto_ml_line(&s->t, capas[i].name, strlen(capas[i].name));
+  }
+  if (s->state == SESSION_AUTHORIZATION) {
+    const struct command *auth = commands_find("AUTH", 4);
+    char mechs[64];
+
+    if (auth != NULL && session_command_offered(s, auth) &&
+        login_sasl_mechs(s, mechs, sizeof mechs) > 0)
+      proto_ml_printf(&s->t, "SASL %s", mechs);
   }
   if (c->scan_lines)
     proto_ml_printf(&s->t, "XLINES");
+#ifdef HAVE_GDBM
+  /* Before login the delay that will apply; after it only if it did (a statistics db
+   * that can't be opened turns it off, see logindelay.h). */
+  if (c->login_delay > 0 && (s->state == SESSION_AUTHORIZATION || s->login_delay_on))
+    proto_ml_printf(&s->t, "LOGIN-DELAY %u", c->login_delay);
+#endif
   if (c->expire < 0)
     proto_ml_printf(&s->t, "EXPIRE NEVER");
   else

@@ -36,6 +36,7 @@
 #include "conf.h"
 #include "log.h"
 #include "params.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -2420,6 +2421,8 @@ int conf_check(const struct conf *c, FILE *err)
           "with PAM instead\n", err);
     n++;
   }
+  /* TLS files, keys and priorities of the TLS modes in use (a preflight). */
+  n += tls_conf_check(c, err);
   return n;
 }
 

@@ -54,6 +54,9 @@ int log_severity_parse(const char *name)
 void log_open(const char *tag, int facility, bool to_syslog, bool print_severity,
               int min_severity)
 {
+  /* A reload may change the tag or the facility. */
+  if (log_syslog)
+    closelog();
   log_syslog = to_syslog;
   log_print_severity = print_severity;
   log_min = min_severity;

@@ -4,9 +4,13 @@
  */
 #include <config.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mailbox.h"
 #include "params.h"
@@ -51,6 +55,112 @@ static bool path_has_dotdot(const char *path)
   return false;
 }
 
+/* The backend of a scheme name ("mbox", "file", "maildir", "mh"), or NULL. */
+static const struct mailbox_ops *ops_by_scheme(const char *s, size_t len)
+{
+  if (scheme_is(s, len, "mbox") || scheme_is(s, len, "file"))
+    return &mailbox_mbox_ops;
+  if (scheme_is(s, len, "maildir"))
+    return &mailbox_maildir_ops;
+  if (scheme_is(s, len, "mh"))
+    return &mailbox_mh_ops;
+  return NULL;
+}
+
+/* autodetect-accuracy: 0 turns detection off; auto, fast, minimal and other numbers
+ * leave it on (every check made is a few stat calls, so there is nothing to trade). */
+static bool autodetect_on(const struct conf *c)
+{
+  const char *a = c->autodetect_accuracy;
+
+  return a == NULL || strcmp(a, "0") != 0;
+}
+
+static bool is_subdir(int dfd, const char *name)
+{
+  struct stat st;
+
+  return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The format of an existing maildrop: a regular file is an mbox; a directory is a
+ * maildir when it has cur/ and new/, an MH folder when it has .mh_sequences or a file
+ * named by a number.  NULL when there is nothing to tell by. */
+static const struct mailbox_ops *mailbox_detect(const char *path)
+{
+  const struct mailbox_ops *ops = NULL;
+  struct dirent *de;
+  struct stat st;
+  DIR *d;
+  int dfd;
+
+  if (lstat(path, &st) < 0)
+    return NULL;
+  if (S_ISREG(st.st_mode))
+    return &mailbox_mbox_ops;
+  if (!S_ISDIR(st.st_mode))
+    return NULL;
+  dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    return NULL;
+  if (is_subdir(dfd, "cur") && is_subdir(dfd, "new")) {
+    close(dfd);
+    return &mailbox_maildir_ops;
+  }
+  if (faccessat(dfd, ".mh_sequences", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    close(dfd);
+    return &mailbox_mh_ops;
+  }
+  d = fdopendir(dfd);
+  if (d == NULL) {
+    close(dfd);
+    return NULL;
+  }
+  while ((de = readdir(d)) != NULL) {
+    const char *p = de->d_name;
+    if (*p < '1' || *p > '9')
+      continue;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    if (*p == '\0') {
+      ops = &mailbox_mh_ops;
+      break;
+    }
+  }
+  closedir(d);
+  return ops;
+}
+
+const struct mailbox_ops *mailbox_type_of(const char *url, const struct conf *c)
+{
+  size_t slen = url_scheme_len(url);
+  const struct mailbox_ops *ops, *dflt = NULL;
+  const char *path = url;
+
+  if (c->mailbox_type != NULL && *c->mailbox_type != '\0')
+    dflt = ops_by_scheme(c->mailbox_type, strlen(c->mailbox_type));
+  if (dflt == NULL)
+    dflt = &mailbox_mbox_ops;
+  if (slen > 0) {
+    ops = ops_by_scheme(url, slen);
+    if (ops == NULL)
+      return NULL;
+    path = url + slen + 1;
+    while (path[0] == '/' && path[1] == '/')
+      path++;
+  } else {
+    ops = dflt;
+  }
+  /* The default scheme (mailbox-type, which mailbox_url_for also writes) only names the
+   * format of maildrops that don't exist yet; an mbox is never a directory. */
+  if ((ops == dflt || ops == &mailbox_mbox_ops) && autodetect_on(c)) {
+    const struct mailbox_ops *found = mailbox_detect(path);
+    if (found != NULL)
+      ops = found;
+  }
+  return ops;
+}
+
 enum mailbox_status mailbox_open(struct mailbox *mb, const char *url, const struct conf *c,
                                  const char **error_r)
 {
@@ -66,12 +176,7 @@ enum mailbox_status mailbox_open(struct mailbox *mb, const char *url, const stru
   }
   slen = url_scheme_len(url);
   if (slen > 0) {
-    if (scheme_is(url, slen, "mbox") || scheme_is(url, slen, "file")) {
-      ops = &mailbox_mbox_ops;
-    } else if (scheme_is(url, slen, "maildir") || scheme_is(url, slen, "mh")) {
-      *error_r = "maildir and MH mailboxes are not supported yet";
-      return MAILBOX_PERM;
-    } else {
+    if (ops_by_scheme(url, slen) == NULL) {
       *error_r = "unknown mailbox type";
       return MAILBOX_PERM;
     }
@@ -91,6 +196,11 @@ enum mailbox_status mailbox_open(struct mailbox *mb, const char *url, const stru
   }
   if (strlen(path) > PARAMS_MAILBOX_URL_MAX || path_has_dotdot(path)) {
     *error_r = "invalid mailbox path";
+    return MAILBOX_PERM;
+  }
+  ops = mailbox_type_of(url, c);
+  if (ops == NULL) {
+    *error_r = "unknown mailbox type";
     return MAILBOX_PERM;
   }
   mb->ops = ops;

@@ -1,4 +1,646 @@
-/* mailbox_maildir.c - (being written).  GPL-3.0-or-later. */
+/* mailbox_maildir.c - Maildir maildrops (new/ and cur/; tmp/ is the MDA's).
+ *
+ * The POP3 view is the snapshot taken at open: the regular files of new/ and cur/ in
+ * delivery order (the time prefix of the name, then the name).  A session keeps a name
+ * and a few words a message; message files are opened one at a time while they are
+ * streamed.  UPDATE touches only files of the snapshot: mail delivered meanwhile stays.
+ * Another client may rename a file (new/ to cur/, new flags) under us: a message is
+ * found again by its unique base name, the part of the name before ':'.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
 #include <config.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
 #include "mailbox.h"
+#include "mailbox_file.h"
+#include "params.h"
+#include "uidl.h"
+
+/* Bit of maildir_priv.name[i]: the file is in new/ (else cur/). */
+#define MD_IN_NEW 0x80000000u
+#define MD_OFF_MASK 0x7fffffffu
+
+struct maildir_priv {
+  int dirfd;               /* the maildir; holds the session lock */
+  int sub[2];              /* cur/ and new/ */
+  char *names;             /* NUL-terminated file names */
+  size_t names_len, names_cap;
+  uint32_t *name;          /* per message: offset in names | MD_IN_NEW */
+  int fd;                  /* the message file open for streaming, or -1 */
+  size_t fd_index;
+};
+
+enum { SUB_CUR = 0, SUB_NEW = 1 };
+static const char *const sub_names[2] = { "cur", "new" };
+
+static uint32_t md_add_name(struct maildir_priv *pv, const char *s, size_t len,
+                            const char **error_r)
+{
+  size_t need = pv->names_len + len + 1;
+  uint32_t off = (uint32_t)pv->names_len;
+
+  if (need > MD_OFF_MASK) {
+    *error_r = "too many messages in the mailbox";
+    return UINT32_MAX;
+  }
+  if (need > pv->names_cap) {
+    size_t cap = pv->names_cap ? pv->names_cap : 4096;
+    while (cap < need)
+      cap *= 2;
+    pv->names = util_xreallocarray(pv->names, cap, 1);
+    pv->names_cap = cap;
+  }
+  memcpy(pv->names + off, s, len);
+  pv->names[off + len] = '\0';
+  pv->names_len = need;
+  return off;
+}
+
+static const char *md_name(const struct maildir_priv *pv, size_t i)
+{
+  return pv->names + (pv->name[i] & MD_OFF_MASK);
+}
+
+static int md_sub(const struct maildir_priv *pv, size_t i)
+{
+  return (pv->name[i] & MD_IN_NEW) ? SUB_NEW : SUB_CUR;
+}
+
+static size_t base_len(const char *name)
+{
+  const char *c = strchr(name, ':');
+  return c ? (size_t)(c - name) : strlen(name);
+}
+
+/* Delivery order: the leading number of the name (the delivery time), then the name. */
+struct md_sort {
+  uint64_t t;
+  uint32_t name;
+};
+
+static const char *md_sort_names;
+
+static int md_sort_cmp(const void *a, const void *b)
+{
+  const struct md_sort *x = a, *y = b;
+
+  if (x->t != y->t)
+    return x->t < y->t ? -1 : 1;
+  return strcmp(md_sort_names + (x->name & MD_OFF_MASK),
+                md_sort_names + (y->name & MD_OFF_MASK));
+}
+
+static uint64_t name_time(const char *s)
+{
+  uint64_t t = 0;
+
+  for (; *s >= '0' && *s <= '9'; s++) {
+    if (t > (UINT64_MAX - 9) / 10)
+      return UINT64_MAX;
+    t = t * 10 + (uint64_t)(*s - '0');
+  }
+  return t;
+}
+
+/* A size field "<key>=<digits>" among the ','-separated parts of the base name. */
+static bool name_field(const char *name, size_t blen, char key, uint64_t *v)
+{
+  const char *p = memchr(name, ',', blen), *e = name + blen;
+
+  while (p != NULL && p < e) {
+    p++;
+    if (p + 2 <= e && p[0] == key && p[1] == '=') {
+      const char *q = p + 2;
+      uint64_t n = 0;
+      if (q >= e || *q < '0' || *q > '9')
+        return false;
+      for (; q < e && *q >= '0' && *q <= '9'; q++) {
+        if (n > (UINT64_MAX - 9) / 10)
+          return false;
+        n = n * 10 + (uint64_t)(*q - '0');
+      }
+      if (q < e && *q != ',')
+        return false;
+      *v = n;
+      return true;
+    }
+    p = memchr(p, ',', (size_t)(e - p));
+  }
+  return false;
+}
+
+static bool name_ok(const char *n)
+{
+  size_t len = strlen(n);
+
+  return n[0] != '.' && len > 0 && len <= PARAMS_MAILDIR_NAME_MAX;
+}
+
+/* Read the names of the regular files of one subdirectory into the table. */
+static enum mailbox_status md_list(struct mailbox *mb, struct maildir_priv *pv, int sub,
+                                   struct md_sort **v, size_t *n, size_t *cap,
+                                   const char **error_r)
+{
+  int fd = dup(pv->sub[sub]);
+  DIR *d;
+  struct dirent *de;
+
+  if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    if (fd >= 0)
+      close(fd);
+    *error_r = "cannot read the maildir";
+    return MAILBOX_TEMP;
+  }
+  rewinddir(d);
+  while ((errno = 0, de = readdir(d)) != NULL) {
+    uint32_t off;
+    if (!name_ok(de->d_name))
+      continue;
+    if (de->d_type != DT_REG) {
+      struct stat st;
+      if (de->d_type != DT_UNKNOWN ||
+          fstatat(pv->sub[sub], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISREG(st.st_mode))
+        continue;
+    }
+    if (*n >= PARAMS_MAILBOX_MESSAGES_MAX) {
+      closedir(d);
+      *error_r = "too many messages in the mailbox";
+      return MAILBOX_PERM;
+    }
+    off = md_add_name(pv, de->d_name, strlen(de->d_name), error_r);
+    if (off == UINT32_MAX) {
+      closedir(d);
+      return MAILBOX_PERM;
+    }
+    if (*n == *cap) {
+      *cap = *cap ? *cap * 2 : 256;
+      *v = util_xreallocarray(*v, *cap, sizeof **v);
+    }
+    (*v)[*n].t = name_time(de->d_name);
+    (*v)[*n].name = off | (sub == SUB_NEW ? MD_IN_NEW : 0);
+    (*n)++;
+  }
+  if (errno != 0) {
+    closedir(d);
+    *error_r = "cannot read the maildir";
+    return MAILBOX_TEMP;
+  }
+  closedir(d);
+  (void)mb;
+  return MAILBOX_OK;
+}
+
+/* The unique id of a message: X-UIDL, then Dovecot's uidlist, then the base name (or a
+ * hash of it when it is not a valid id). */
+static uint32_t md_uid(struct mailbox *mb, const struct uidl_dovecot *dv, const char *name,
+                       const struct mailbox_file_info *fi)
+{
+  size_t blen = base_len(name);
+  char id[PARAMS_UIDL_MAX + 1];
+  int dk = dv->n ? uidl_dovecot_lookup(dv, name, blen, id) : UIDL_DOVECOT_NONE;
+
+  if (dk == UIDL_DOVECOT_POP3)
+    return mailbox_add_uid(mb, id, strlen(id));
+  if (fi->xuidl_len > 0)
+    return mailbox_add_uid(mb, fi->xuidl, fi->xuidl_len);
+  if (dk == UIDL_DOVECOT_UID)
+    return mailbox_add_uid(mb, id, strlen(id));
+  if (uidl_valid(name, blen))
+    return mailbox_add_uid(mb, name, blen);
+  {
+    struct uidl_hash h;
+    uidl_hash_init(&h);
+    uidl_hash_update(&h, name, blen);
+    uidl_hash_final(&h, blen, id);
+    return mailbox_add_uid(mb, id, strlen(id));
+  }
+}
+
+/* Size, lines and X-UIDL of a message file; the W= size Dovecot puts in names is taken
+ * when S= matches the file and the file ends in LF (W= is then exactly the size rule). */
+static int md_scan(int fd, const struct stat *st, const char *name, bool need_lines,
+                   struct mailbox_file_info *fi, const char **error_r)
+{
+  size_t blen = base_len(name);
+  uint64_t s, w;
+  char last;
+
+  if (!need_lines && st->st_size > 0 && name_field(name, blen, 'S', &s) &&
+      name_field(name, blen, 'W', &w) && s == (uint64_t)st->st_size && w >= s &&
+      w <= 2 * s && pread(fd, &last, 1, st->st_size - 1) == 1 && last == '\n') {
+    if (mailbox_file_scan(fd, st->st_size, true, fi, error_r) < 0)
+      return -1;
+    fi->lines = w - s;      /* the bare LFs: exact for files without CRLF */
+    fi->size = w;
+    return 0;
+  }
+  return mailbox_file_scan(fd, st->st_size, false, fi, error_r);
+}
+
+static void md_free_priv(struct mailbox *mb)
+{
+  struct maildir_priv *pv = mb->priv;
+
+  if (pv == NULL)
+    return;
+  if (pv->fd >= 0)
+    close(pv->fd);
+  for (int k = 0; k < 2; k++)
+    if (pv->sub[k] >= 0)
+      close(pv->sub[k]);
+  if (pv->dirfd >= 0)
+    close(pv->dirfd);     /* releases the flock */
+  free(pv->names);
+  free(pv->name);
+  free(pv);
+  mb->priv = NULL;
+}
+
+/* Create a missing maildir as Mailutils and Dovecot do, never as root (pop3d opens
+ * maildrops as their user; root would leave directories the user can't use). */
+static int md_create(const char *path, const char **error_r)
+{
+  if (geteuid() == 0) {
+    *error_r = "no such maildir (not created as root)";
+    return -1;
+  }
+  if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+    *error_r = "cannot create the maildir";
+    return -1;
+  }
+  return 0;
+}
+
+static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
+                                   const char **error_r)
+{
+  struct maildir_priv *pv = util_xcalloc(1, sizeof *pv);
+  struct md_sort *v = NULL;
+  size_t n = 0, cap = 0;
+  struct uidl_dovecot dv;
+  int status = MAILBOX_TEMP;
+  struct stat st;
+
+  memset(&dv, 0, sizeof dv);
+  pv->dirfd = pv->sub[0] = pv->sub[1] = pv->fd = -1;
+  mb->priv = pv;
+  mb->mboxrd = false;
+
+  if (lstat(mb->path, &st) < 0 && errno == ENOENT && md_create(mb->path, error_r) < 0) {
+    status = MAILBOX_PERM;
+    goto fail;
+  }
+  pv->dirfd = mailbox_file_open_dir(AT_FDCWD, mb->path, &status, error_r);
+  if (pv->dirfd < 0)
+    goto fail;
+  switch (mailbox_file_lock_dir(pv->dirfd, c)) {
+  case 0:
+    break;
+  case 1:
+    *error_r = "Mailbox in use";
+    status = MAILBOX_INUSE;
+    goto fail;
+  default:
+    *error_r = "cannot lock the maildir";
+    status = MAILBOX_TEMP;
+    goto fail;
+  }
+  for (int k = 0; k < 3; k++) {
+    static const char *const all[3] = { "cur", "new", "tmp" };
+    if (mkdirat(pv->dirfd, all[k], 0700) < 0 && errno != EEXIST) {
+      if (k == 2)
+        continue;       /* tmp/ is the MDA's business */
+      *error_r = "cannot create the maildir's subdirectories";
+      status = MAILBOX_PERM;
+      goto fail;
+    }
+  }
+  for (int k = 0; k < 2; k++) {
+    pv->sub[k] = mailbox_file_open_dir(pv->dirfd, sub_names[k], &status, error_r);
+    if (pv->sub[k] < 0)
+      goto fail;
+  }
+  for (int k = 0; k < 2; k++) {
+    status = md_list(mb, pv, k, &v, &n, &cap, error_r);
+    if (status != MAILBOX_OK)
+      goto fail;
+  }
+  md_sort_names = pv->names;
+  if (n > 1)
+    qsort(v, n, sizeof *v, md_sort_cmp);
+  if (uidl_dovecot_load(&dv, pv->dirfd) < 0)
+    memset(&dv, 0, sizeof dv);
+
+  mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
+  pv->name = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->name);
+  for (size_t k = 0; k < n; k++) {
+    const char *name = pv->names + (v[k].name & MD_OFF_MASK);
+    int sub = (v[k].name & MD_IN_NEW) ? SUB_NEW : SUB_CUR;
+    int fd = openat(pv->sub[sub], name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+                                            O_NOCTTY);
+    struct mailbox_file_info fi;
+    struct mailbox_msg *m = &mb->msgs[mb->count];
+    uint32_t uid;
+
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ELOOP)
+        continue;       /* taken by another client meanwhile, or a symlink: not ours */
+      *error_r = "cannot open a message";
+      status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
+      goto fail;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    if (md_scan(fd, &st, name, c->scan_lines, &fi, error_r) < 0) {
+      close(fd);
+      status = MAILBOX_TEMP;
+      goto fail;
+    }
+    close(fd);
+    uid = md_uid(mb, &dv, name, &fi);
+    if (uid == MAILBOX_UID_NONE) {
+      *error_r = "out of memory";
+      status = MAILBOX_TEMP;
+      goto fail;
+    }
+    m->start = 0;
+    m->end = st.st_size;
+    m->size = fi.size;
+    m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+    m->uid = uid;
+    m->flags = 0;
+    pv->name[mb->count] = v[k].name;
+    mb->count++;
+    mb->total_size += fi.size;
+  }
+  free(v);
+  v = NULL;
+  uidl_dovecot_free(&dv);
+  if (mailbox_unique_uids(mb, error_r) < 0) {
+    status = MAILBOX_TEMP;
+    goto fail;
+  }
+  return MAILBOX_OK;
+
+fail:
+  free(v);
+  uidl_dovecot_free(&dv);
+  md_free_priv(mb);
+  return (enum mailbox_status)status;
+}
+
+static enum mailbox_status md_check(struct mailbox *mb, const char **error_r)
+{
+  /* Message files don't change in place; a moved one is found again by msg_fd. */
+  (void)error_r;
+  return mb->priv != NULL ? MAILBOX_OK : MAILBOX_TEMP;
+}
+
+/* Find message i again after another client renamed it: a file of cur/ or new/ with the
+ * same base name.  Updates the table; 0, or -1 when it is gone. */
+static int md_relocate(struct mailbox *mb, size_t i)
+{
+  struct maildir_priv *pv = mb->priv;
+  const char *name = md_name(pv, i);
+  size_t blen = base_len(name);
+  char base[PARAMS_MAILDIR_NAME_MAX + 1];
+
+  memcpy(base, name, blen);
+  base[blen] = '\0';
+  for (int k = 0; k < 2; k++) {
+    int fd = dup(pv->sub[k]);
+    DIR *d;
+    struct dirent *de;
+    if (fd < 0)
+      return -1;
+    d = fdopendir(fd);
+    if (d == NULL) {
+      close(fd);
+      return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+      const char *e;
+      if (strncmp(de->d_name, base, blen) != 0)
+        continue;
+      e = de->d_name + blen;
+      if (*e == '\0' || *e == ':') {
+        const char *err;
+        uint32_t off = md_add_name(pv, de->d_name, strlen(de->d_name), &err);
+        closedir(d);
+        if (off == UINT32_MAX)
+          return -1;
+        pv->name[i] = off | (k == SUB_NEW ? MD_IN_NEW : 0);
+        return 0;
+      }
+    }
+    closedir(d);
+  }
+  return -1;
+}
+
+static int md_msg_fd(struct mailbox *mb, size_t i, int *fd_r, const char **error_r)
+{
+  struct maildir_priv *pv = mb->priv;
+  struct stat st;
+  int fd;
+
+  if (pv == NULL || i >= mb->count) {
+    *error_r = "no such message";
+    return -1;
+  }
+  if (pv->fd >= 0 && pv->fd_index == i) {
+    *fd_r = pv->fd;
+    return 0;
+  }
+  if (pv->fd >= 0) {
+    close(pv->fd);
+    pv->fd = -1;
+  }
+  for (int attempt = 0;; attempt++) {
+    fd = openat(pv->sub[md_sub(pv, i)], md_name(pv, i),
+                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0)
+      break;
+    if (errno != ENOENT || attempt > 0 || md_relocate(mb, i) < 0) {
+      *error_r = errno == ENOENT ? "message removed by another program"
+                                 : "cannot open the message";
+      return -1;
+    }
+  }
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != mb->msgs[i].end) {
+    close(fd);
+    *error_r = "message changed by another program";
+    return -1;
+  }
+  pv->fd = fd;
+  pv->fd_index = i;
+  *fd_r = fd;
+  return 0;
+}
+
+/* renameat that never replaces an existing file. */
+static int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+  if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+#endif
+  if (linkat(from_dir, from, to_dir, to, 0) < 0)
+    return -1;
+  if (unlinkat(from_dir, from, 0) < 0 && errno != ENOENT) {
+    int e = errno;
+    (void)unlinkat(to_dir, to, 0);
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
+/* The name a retrieved message gets in cur/: its info "2,FLAGS" with S added (flags
+ * stay in ASCII order, as the Maildir convention asks).  NULL when it has S already. */
+static char *seen_name(const char *name)
+{
+  size_t blen = base_len(name);
+  const char *info = name[blen] == ':' ? name + blen + 1 : NULL;
+  char flags[64];
+  size_t nf = 0;
+  bool have_s = false;
+
+  if (info != NULL && info[0] == '2' && info[1] == ',') {
+    for (const char *f = info + 2; *f && nf < sizeof flags - 2; f++) {
+      if (*f == 'S')
+        have_s = true;
+      flags[nf++] = *f;
+    }
+  } else if (info != NULL) {
+    return NULL;        /* an info we don't know: leave it alone */
+  }
+  if (have_s)
+    return NULL;
+  {
+    size_t k = nf;
+    while (k > 0 && (unsigned char)flags[k - 1] > 'S') {
+      flags[k] = flags[k - 1];
+      k--;
+    }
+    flags[k] = 'S';
+    nf++;
+  }
+  flags[nf] = '\0';
+  return util_xasprintf("%.*s:2,%s", (int)blen, name, flags);
+}
+
+static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
+                                     const char **error_r)
+{
+  struct maildir_priv *pv = mb->priv;
+  size_t ndel = 0, failed = 0;
+  bool touched[2] = { false, false };
+
+  *deleted_r = 0;
+  if (pv == NULL)
+    return MAILBOX_OK;
+  if (pv->fd >= 0) {
+    close(pv->fd);
+    pv->fd = -1;
+  }
+  for (size_t i = 0; i < mb->count; i++) {
+    uint32_t f = mb->msgs[i].flags;
+    if (f & MAILBOX_MSG_DELETED) {
+      int r = -1, e = 0;
+      for (int attempt = 0; attempt < 2; attempt++) {
+        r = unlinkat(pv->sub[md_sub(pv, i)], md_name(pv, i), 0);
+        if (r == 0)
+          break;
+        e = errno;
+        if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0)
+          break;
+      }
+      if (r == 0 || e == ENOENT) {
+        /* Gone either way: another client may have removed it first. */
+        if (r == 0)
+          touched[md_sub(pv, i)] = true;
+        ndel++;
+      } else {
+        log_msg(LOG_ERR, "%s: cannot remove %s/%s: %s", mb->path, sub_names[md_sub(pv, i)],
+                md_name(pv, i), strerror(e));
+        failed++;
+      }
+    } else if (f & MAILBOX_MSG_RETRIEVED) {
+      /* Seen: to cur/ with the S flag, as Mailutils and Dovecot do. */
+      for (int attempt = 0; attempt < 2; attempt++) {
+        int sub = md_sub(pv, i);
+        char *to = seen_name(md_name(pv, i));
+        int r;
+        if (to == NULL && sub == SUB_CUR)
+          break;
+        if (to == NULL)
+          to = util_xstrdup(md_name(pv, i));
+        int e;
+        r = rename_noreplace(pv->sub[sub], md_name(pv, i), pv->sub[SUB_CUR], to);
+        e = errno;
+        free(to);
+        if (r == 0) {
+          touched[sub] = touched[SUB_CUR] = true;
+          break;
+        }
+        if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0) {
+          if (e != ENOENT)
+            log_msg(LOG_NOTICE, "%s: cannot mark %s seen: %s", mb->path, md_name(pv, i),
+                    strerror(e));
+          break;
+        }
+      }
+    }
+  }
+  for (int k = 0; k < 2; k++)
+    if (touched[k] && mailbox_file_sync_dir(pv->sub[k]) < 0) {
+      log_msg(LOG_ERR, "%s: cannot sync %s/: %s", mb->path, sub_names[k], strerror(errno));
+      *error_r = "cannot sync the maildir";
+      *deleted_r = ndel;
+      return MAILBOX_TEMP;
+    }
+  *deleted_r = ndel;
+  if (failed > 0) {
+    *error_r = "cannot remove some messages";
+    return MAILBOX_TEMP;
+  }
+  return MAILBOX_OK;
+}
+
+static void md_close(struct mailbox *mb)
+{
+  md_free_priv(mb);
+}
+
+static void md_touch(struct mailbox *mb)
+{
+  (void)mb;
+}
+
+const struct mailbox_ops mailbox_maildir_ops = {
+  .scheme = "maildir",
+  .open = md_open,
+  .check = md_check,
+  .msg_fd = md_msg_fd,
+  .update = md_update,
+  .close = md_close,
+  .touch = md_touch,
+};

@@ -5,7 +5,10 @@
  * reads the file in large blocks (pread: a file truncated under us is an error, not a
  * SIGBUS) and keeps a few words a message: offsets, size, lines and the unique id.
  * UPDATE writes the kept bytes verbatim to a new file in the same directory and renames
- * it over the maildrop, so a crash leaves the old or the new file.
+ * it over the maildrop, so a crash leaves the old or the new file.  The same rewrite
+ * makes the header changes of the seed features (an X-Expire-Timestamp line added
+ * before the blank line that ends a header, 'D' removed from Status lines) and appends
+ * bulletins; a message without a change is copied byte for byte.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -21,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expire.h"
 #include "lock.h"
 #include "log.h"
 #include "mailbox.h"
@@ -64,6 +68,12 @@ struct mbox_scan {
   struct uidl_hash hash;   /* From_ line and header block */
   size_t xuidl_len;
   char xuidl[PARAMS_UIDL_MAX + 1];
+  int64_t now;             /* time of the scan: marks after it are not trusted */
+  int64_t delivery;        /* date of the From_ line, 0 when unknown, -1 not read yet */
+  size_t from_len;         /* "From " and the end of the From_ line, read only when a */
+  char from_tail[96];      /* message has a mark (most have none: opening stays fast) */
+  uint32_t mark;           /* earliest trusted X-Expire-Timestamp, 0 = none */
+  bool status_d;           /* a Status header holds 'D' */
 };
 
 enum { RD_DONE = -1, RD_RUN = 0 /* in the '>' run; 1..5: matched that much of "From " */ };
@@ -122,10 +132,12 @@ static enum mailbox_status scan_finish(struct mbox_scan *sc, off_t end, const ch
   m->end = end;
   m->size = sc->size;
   m->lines = sc->lines > UINT32_MAX ? UINT32_MAX : (uint32_t)sc->lines;
-  m->flags = 0;
+  m->flags = sc->status_d ? MAILBOX_MSG_STATUS_D : 0;
+  m->expire_mark = sc->mark;
   pv->from[mb->count] = sc->from_off;
   if (sc->xuidl_len > 0) {
     uid = mailbox_add_uid(mb, sc->xuidl, sc->xuidl_len);
+    m->flags |= MAILBOX_MSG_XUIDL;
   } else {
     char id[PARAMS_UIDL_MAX + 1];
     uidl_hash_final(&sc->hash, sc->size, id);
@@ -153,7 +165,34 @@ static void scan_begin(struct mbox_scan *sc, off_t from_off, off_t start, bool h
   sc->start = start;
   sc->xuidl_len = 0;
   sc->size = sc->lines = 0;
+  sc->delivery = 0;
+  sc->from_len = 0;
+  sc->mark = 0;
+  sc->status_d = false;
   uidl_hash_init(&sc->hash);
+}
+
+/* The headers the seed features read (expire.h, and the manual's "Forged headers"):
+ * X-Expire-Timestamp, trusted only when not older than the delivery and not in the
+ * future; Status, whose 'D' is Mailutils' deleted mark (only recorded: pop3d never
+ * hides or deletes mail because of a header). */
+static void scan_seed_header(struct mbox_scan *sc, const char *p, const char *le)
+{
+  size_t len = (size_t)(le - p);
+
+  if (len > 19 && (p[0] == 'X' || p[0] == 'x') &&
+      util_strncasecmp(p, EXPIRE_HEADER ":", 19) == 0) {
+    int64_t t;
+    if (sc->delivery < 0 && !expire_from_line_time(sc->from_tail, sc->from_len, &sc->delivery))
+      sc->delivery = 0;
+    if (expire_parse_mark(p + 19, len - 19, &t) &&
+        expire_mark_trusted(t, sc->delivery, sc->now) && t <= (int64_t)UINT32_MAX &&
+        (sc->mark == 0 || (uint32_t)t < sc->mark))
+      sc->mark = (uint32_t)t;
+  } else if (len > 7 && (p[0] == 'S' || p[0] == 's') &&
+             util_strncasecmp(p, "Status:", 7) == 0 && memchr(p + 7, 'D', len - 7) != NULL) {
+    sc->status_d = true;
+  }
 }
 
 static void scan_header_line(struct mbox_scan *sc, const char *p, const char *le,
@@ -167,6 +206,7 @@ static void scan_header_line(struct mbox_scan *sc, const char *p, const char *le
     return;
   }
   sc->xuidl_open = false;
+  scan_seed_header(sc, p, le);
   if ((p[0] == 'X' || p[0] == 'x') && sc->xuidl_len == 0 && le - p >= 7 &&
       util_strncasecmp(p, "X-UIDL:", 7) == 0) {
     const char *v = p + 7, *ve = nl ? nl : le;
@@ -223,8 +263,14 @@ static enum mailbox_status scan_line(struct mbox_scan *sc, const char *p, const 
   if (st != MAILBOX_OK)
     return st;
   if (from) {
+    size_t keep = llen - 5 < sizeof sc->from_tail - 5 ? llen - 5 : sizeof sc->from_tail - 5;
     uidl_hash_update(&sc->hash, p, llen);
     sc->start = off + (off_t)llen;
+    /* The date ends the line: its last bytes are enough. */
+    memcpy(sc->from_tail, "From ", 5);
+    memcpy(sc->from_tail + 5, p + llen - keep, keep);
+    sc->from_len = 5 + keep;
+    sc->delivery = -1;
     return MAILBOX_OK;
   }
   if (nl != NULL && (llen == 1 || (llen == 2 && p[0] == '\r'))) {
@@ -361,6 +407,7 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
   memset(&sc, 0, sizeof sc);
   sc.mb = mb;
   sc.pv = pv;
+  sc.now = (int64_t)time(NULL);
   p = buf;
   for (;;) {
     const char *e = buf + have, *nl;
@@ -645,7 +692,7 @@ static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
       suffix[k] = chars[r[k] % 62];
     suffix[6] = '\0';
     name = util_xasprintf("%s/%s%s", dir, prefix, suffix);
-    fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
     if (fd >= 0) {
       *name_r = name;
       return fd;
@@ -658,23 +705,258 @@ static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
   return -1;
 }
 
-static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
-                                       const char **error_r)
+/* A change UPDATE makes to a kept message's header: bytes [off, off + len) of the
+ * maildrop are replaced by text (len 0: inserted before off). */
+struct mbox_edit {
+  off_t off;
+  off_t len;
+  char *text;
+  size_t tlen;
+};
+
+static void mbox_edits_free(struct mbox_edit *ed, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(ed[i].text);
+}
+
+static bool mbox_needs_edit(const struct mailbox_msg *m)
+{
+  if (m->flags & MAILBOX_MSG_DELETED)
+    return false;
+  return (m->flags & MAILBOX_MSG_MARK) ||
+         ((m->flags & MAILBOX_MSG_UNDELETE) && (m->flags & MAILBOX_MSG_STATUS_D));
+}
+
+/* A Status line without Mailutils' deleted mark: the 'D's of its value go; a value left
+ * blank takes the line with it. */
+static void mbox_status_edit(const char *line, size_t len, struct mbox_edit *ed)
+{
+  char *t = util_xmalloc(len);
+  size_t n = 0;
+  bool blank = true;
+
+  memcpy(t, line, 7);
+  n = 7;
+  for (size_t i = 7; i < len; i++) {
+    if (line[i] == 'D')
+      continue;
+    if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n')
+      blank = false;
+    t[n++] = line[i];
+  }
+  if (blank)
+    n = 0;
+  ed->text = t;
+  ed->tlen = n;
+}
+
+/* Plan the header edits of message i: Status lines losing 'D' (with undelete), and an
+ * insertion before the blank line that ends the header (or at the end of a message
+ * without body): the expiry mark and, when the message's id is not its own X-UIDL, that
+ * id, so that it survives the change of the header it was derived from.  The header
+ * is read again (only messages with edits, after their RETR or TOP).  Returns the
+ * number of edits, or -1 on a read error. */
+static int mbox_plan_edits(const struct mailbox *mb, const struct mbox_priv *pv, size_t i,
+                           struct mbox_edit *ed, size_t cap)
+{
+  const struct mailbox_msg *m = &mb->msgs[i];
+  bool want_status = (m->flags & MAILBOX_MSG_UNDELETE) && (m->flags & MAILBOX_MSG_STATUS_D);
+  char buf[4096], ins[PARAMS_UIDL_MAX + 64];
+  off_t pos = m->start, ls = m->start, hdr_end = m->end;
+  bool skipping = false, found = false, crlf = false, need_lf = false;
+  size_t n = 0, il = 0;
+  const char *eol;
+
+  while (pos < m->end && !found) {
+    size_t want = (uint64_t)(m->end - pos) < sizeof buf ? (size_t)(m->end - pos) : sizeof buf;
+    ssize_t got = pread(pv->fd, buf, want, pos);
+    const char *p = buf, *e;
+
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return -1;
+    e = buf + got;
+    for (const char *nl; (nl = memchr(p, '\n', (size_t)(e - p))) != NULL; p = nl + 1) {
+      off_t next = pos + (nl - buf) + 1;
+      if (!skipping) {
+        const char *lp = buf + (ls - pos);
+        size_t llen = (size_t)(next - ls);
+        if (llen == 1 || (llen == 2 && lp[0] == '\r')) {
+          hdr_end = ls;
+          crlf = llen == 2;
+          found = true;
+          break;
+        }
+        if (want_status && llen > 7 && n + 1 < cap && util_strncasecmp(lp, "Status:", 7) == 0 &&
+            lp[0] != ' ' && memchr(lp + 7, 'D', llen - 7) != NULL) {
+          ed[n].off = ls;
+          ed[n].len = (off_t)llen;
+          mbox_status_edit(lp, llen, &ed[n]);
+          n++;
+        }
+      }
+      skipping = false;
+      ls = next;
+    }
+    if (found)
+      break;
+    if (skipping || (ls == pos && (size_t)got == sizeof buf)) {
+      /* A line longer than the buffer: not one we edit. */
+      skipping = true;
+      pos += got;
+    } else if (pos + got >= m->end) {
+      break;
+    } else {
+      pos = ls;
+    }
+  }
+  if (!found && m->end > m->start) {
+    /* No body: the header runs to the end; the last line may lack its LF. */
+    char last;
+    ssize_t r;
+    do
+      r = pread(pv->fd, &last, 1, m->end - 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1)
+      goto fail;
+    need_lf = last != '\n';
+  }
+  eol = crlf ? "\r\n" : "\n";
+  if (need_lf)
+    il += (size_t)snprintf(ins + il, sizeof ins - il, "%s", eol);
+  if (m->flags & MAILBOX_MSG_MARK)
+    il += (size_t)snprintf(ins + il, sizeof ins - il, EXPIRE_HEADER ": %lld%s",
+                           (long long)mb->mark_time, eol);
+  if (!(m->flags & MAILBOX_MSG_XUIDL))
+    il += (size_t)snprintf(ins + il, sizeof ins - il, "X-UIDL: %s%s", mailbox_uid(mb, i), eol);
+  if (il > 0) {
+    ed[n].off = hdr_end;
+    ed[n].len = 0;
+    ed[n].text = util_xstrndup(ins, il);
+    ed[n].tlen = il;
+    n++;
+  }
+  return (int)n;
+fail:
+  mbox_edits_free(ed, n);
+  return -1;
+}
+
+/* The last two bytes written to fd (an O_RDWR file written from its start). */
+static int mbox_tail2(int fd, char out[2], off_t *size_r)
+{
+  off_t size = lseek(fd, 0, SEEK_CUR);
+
+  out[0] = out[1] = '\n';
+  *size_r = size;
+  if (size < 0)
+    return -1;
+  if (size == 0)
+    return 0;
+  if (size == 1)
+    return pread(fd, out + 1, 1, 0) == 1 ? 0 : -1;
+  return pread(fd, out, 2, size - 2) == 2 ? 0 : -1;
+}
+
+/* The bytes a bulletin adds: its block, an LF if its last line lacks one, and the
+ * empty line that separates it from what follows. */
+static off_t mbox_block_len(int src, const struct mailbox_range *r, bool *lf_r)
+{
+  char last = '\n';
+
+  if (r->end > r->from && pread(src, &last, 1, r->end - 1) != 1)
+    return -1;
+  *lf_r = last != '\n';
+  return r->end - r->from + (*lf_r ? 2 : 1);
+}
+
+/* Do bytes [off, off + len) of a equal those of the concatenated blocks r[0..k)? */
+static bool mbox_tail_is(int a, off_t off, int src, const struct mailbox_range *r, size_t k)
+{
+  char x[4096], y[4096];
+
+  for (size_t i = 0; i < k; i++) {
+    bool lf;
+    off_t blen = mbox_block_len(src, &r[i], &lf), done = 0;
+    if (blen < 0)
+      return false;
+    while (done < blen) {
+      size_t want = (uint64_t)(blen - done) < sizeof x ? (size_t)(blen - done) : sizeof x;
+      size_t have = 0;
+      if (pread(a, x, want, off + done) != (ssize_t)want)
+        return false;
+      if (done < r[i].end - r[i].from) {
+        off_t rest = r[i].end - r[i].from - done;
+        have = (uint64_t)rest < want ? (size_t)rest : want;
+        if (pread(src, y, have, r[i].from + done) != (ssize_t)have)
+          return false;
+      }
+      for (size_t j = have; j < want; j++)
+        y[j] = '\n';
+      if (memcmp(x, y, want) != 0)
+        return false;
+      done += (off_t)want;
+    }
+    off += blen;
+  }
+  return true;
+}
+
+/* How many of the leading blocks r[0..n) end the maildrop already: a session that
+ * appended them crashed before it could record their numbers.  0 when none. */
+static size_t mbox_already_appended(const struct mbox_priv *pv, int src,
+                                    const struct mailbox_range *r, size_t n)
+{
+  off_t total = 0, lens[PARAMS_BULLETIN_MAX];
+
+  if (pv->fd < 0 || n > PARAMS_BULLETIN_MAX)
+    return 0;
+  for (size_t k = 0; k < n; k++) {
+    bool lf;
+    lens[k] = mbox_block_len(src, &r[k], &lf);
+    if (lens[k] < 0)
+      return 0;
+  }
+  for (size_t k = n; k > 0; k--) {
+    total = 0;
+    for (size_t j = 0; j < k; j++)
+      total += lens[j];
+    if (total > pv->scanned_end)
+      continue;
+    if (mbox_tail_is(pv->fd, pv->scanned_end - total, src, r, k))
+      return k;
+  }
+  return 0;
+}
+
+/* Write the maildrop anew beside the old one and rename it over it: a crash leaves the
+ * old or the new file whole.  session: apply this session's deletions and header edits;
+ * then everything delivered since the scan; then the n blocks of src (bulletins). */
+static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int src,
+                                        const struct mailbox_range *r, size_t n,
+                                        size_t *deleted_r, const char **error_r)
 {
   struct mbox_priv *pv = mb->priv;
-  size_t ndel = 0;
+  size_t ndel = 0, nedit = 0;
   const char *slash;
   char *dir = NULL, *prefix = NULL, *tmp = NULL, *buf = NULL;
   int tfd = -1, dfd;
   off_t run, have;
   struct stat st;
   enum mailbox_status ret = MAILBOX_TEMP;
+  struct mbox_edit ed[PARAMS_HEADER_EDITS_MAX + 1];
+  bool fresh = pv->fd < 0;
 
   *deleted_r = 0;
-  for (size_t i = 0; i < mb->count; i++)
+  for (size_t i = 0; session && i < mb->count; i++) {
     if (mb->msgs[i].flags & MAILBOX_MSG_DELETED)
       ndel++;
-  if (ndel == 0)
+    else if (mbox_needs_edit(&mb->msgs[i]))
+      nedit++;
+  }
+  if (ndel == 0 && nedit == 0 && n == 0)
     return MAILBOX_OK;
   if (mbox_check(mb, error_r) != MAILBOX_OK)
     return MAILBOX_TEMP;
@@ -691,18 +973,33 @@ static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
     goto out;
   }
 
-  /* Everything but the blocks (From_ line to the next From_ line) of deleted messages. */
+  /* Everything but the blocks (From_ line to the next From_ line) of deleted messages,
+   * with the header edits of kept ones. */
   run = 0;
-  for (size_t i = 0; i < mb->count; i++) {
-    if (!(mb->msgs[i].flags & MAILBOX_MSG_DELETED))
-      continue;
-    if (copy_range(pv->fd, tfd, run, pv->from[i], &buf) < 0)
-      goto io_error;
-    run = i + 1 < mb->count ? pv->from[i + 1] : pv->scanned_end;
+  for (size_t i = 0; !fresh && (ndel > 0 || nedit > 0) && i < mb->count; i++) {
+    const struct mailbox_msg *m = &mb->msgs[i];
+    if (m->flags & MAILBOX_MSG_DELETED) {
+      if (copy_range(pv->fd, tfd, run, pv->from[i], &buf) < 0)
+        goto io_error;
+      run = i + 1 < mb->count ? pv->from[i + 1] : pv->scanned_end;
+    } else if (mbox_needs_edit(m)) {
+      int ne = mbox_plan_edits(mb, pv, i, ed, sizeof ed / sizeof ed[0]);
+      if (ne < 0)
+        goto io_error;
+      for (int k = 0; k < ne; k++) {
+        if (copy_range(pv->fd, tfd, run, ed[k].off, &buf) < 0 ||
+            util_write_all(tfd, ed[k].text, ed[k].tlen) < 0) {
+          mbox_edits_free(ed, (size_t)ne);
+          goto io_error;
+        }
+        run = ed[k].off + ed[k].len;
+      }
+      mbox_edits_free(ed, (size_t)ne);
+    }
   }
   /* The rest, with whatever an MDA appended since the scan; again until it stops. */
   have = run;
-  for (int round = 0;; round++) {
+  for (int round = 0; !fresh; round++) {
     if (fstat(pv->fd, &st) < 0 || st.st_size < pv->scanned_end) {
       *error_r = "mailbox changed by another program";
       goto out;
@@ -713,12 +1010,34 @@ static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
       goto io_error;
     have = st.st_size;
   }
-  if (fchmod(tfd, pv->mode) < 0)
-    goto io_error;
-  /* Same owner and group as the old file (a no-op for the owner when we are the owner;
-   * it matters when the process is more privileged than the mail user). */
-  if (fchown(tfd, pv->uid, pv->gid) < 0 && errno != EPERM)
-    goto io_error;
+  if (n > 0) {
+    char t2[2];
+    off_t size;
+    if (lseek(tfd, 0, SEEK_END) < 0 || mbox_tail2(tfd, t2, &size) < 0)
+      goto io_error;
+    /* A new message starts after an empty line. */
+    if (size > 0 && (t2[1] != '\n' || t2[0] != '\n') &&
+        util_write_all(tfd, t2[1] != '\n' ? "\n\n" : "\n", t2[1] != '\n' ? 2 : 1) < 0)
+      goto io_error;
+  }
+  for (size_t k = 0; k < n; k++) {
+    bool lf;
+    if (mbox_block_len(src, &r[k], &lf) < 0 || copy_range(src, tfd, r[k].from, r[k].end, &buf) < 0 ||
+        util_write_all(tfd, lf ? "\n\n" : "\n", lf ? 2 : 1) < 0)
+      goto io_error;
+  }
+  if (fresh) {
+    /* Ours (a no-op unless the process is more privileged than the mail user). */
+    if (fchmod(tfd, 0600) < 0 || (fchown(tfd, geteuid(), (gid_t)-1) < 0 && errno != EPERM))
+      goto io_error;
+  } else {
+    if (fchmod(tfd, pv->mode) < 0)
+      goto io_error;
+    /* Same owner and group as the old file (a no-op for the owner when we are the owner;
+     * it matters when the process is more privileged than the mail user). */
+    if (fchown(tfd, pv->uid, pv->gid) < 0 && errno != EPERM)
+      goto io_error;
+  }
   if (fsync(tfd) < 0)
     goto io_error;
   if (close(tfd) < 0) {
@@ -726,10 +1045,22 @@ static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
     goto io_error;
   }
   tfd = -1;
-  if (mbox_check(mb, error_r) != MAILBOX_OK)
-    goto out;
-  if (rename(tmp, mb->path) < 0)
-    goto io_error;
+  if (fresh) {
+    /* No maildrop at the scan: never replace one an MDA created since. */
+    if (link(tmp, mb->path) < 0) {
+      if (errno == EEXIST) {
+        *error_r = "mailbox changed by another program";
+        goto out;
+      }
+      goto io_error;
+    }
+    unlink(tmp);
+  } else {
+    if (mbox_check(mb, error_r) != MAILBOX_OK)
+      goto out;
+    if (rename(tmp, mb->path) < 0)
+      goto io_error;
+  }
   free(tmp);
   tmp = NULL;
   pv->updated = true;
@@ -761,6 +1092,25 @@ out:
   return ret;
 }
 
+static enum mailbox_status mbox_update(struct mailbox *mb, size_t *deleted_r,
+                                       const char **error_r)
+{
+  return mbox_rewrite(mb, true, -1, NULL, 0, deleted_r, error_r);
+}
+
+static enum mailbox_status mbox_append(struct mailbox *mb, int src,
+                                       const struct mailbox_range *r, size_t n,
+                                       const char **error_r)
+{
+  struct mbox_priv *pv = mb->priv;
+  size_t done = mbox_already_appended(pv, src, r, n), ndel;
+
+  if (done > 0)
+    log_msg(LOG_NOTICE, "%s: %zu of %zu messages to append are there already "
+            "(an earlier session stopped before recording them)", mb->path, done, n);
+  return mbox_rewrite(mb, false, src, r + done, n - done, &ndel, error_r);
+}
+
 static void mbox_close(struct mailbox *mb)
 {
   mbox_free_priv(mb);
@@ -782,4 +1132,71 @@ const struct mailbox_ops mailbox_mbox_ops = {
   .update = mbox_update,
   .close = mbox_close,
   .touch = mbox_touch,
+  .append = mbox_append,
 };
+
+enum mailbox_status mailbox_mbox_open_fd(struct mailbox *mb, int fd, const struct conf *c,
+                                         const char **error_r)
+{
+  struct mbox_priv *pv;
+  struct stat st;
+  struct flock fl;
+  uint64_t start = util_now_ms();
+  enum mailbox_status ret;
+
+  (void)c;
+  memset(mb, 0, sizeof *mb);
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    *error_r = "not a regular file";
+    close(fd);
+    return MAILBOX_PERM;
+  }
+  /* A shared lock: whoever adds a bulletin (with an exclusive one) is not read half. */
+  for (;;) {
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) == 0)
+      break;
+    if ((errno != EAGAIN && errno != EACCES && errno != EINTR) ||
+        util_now_ms() - start > PARAMS_NUMDB_LOCK_WAIT_MS) {
+      *error_r = errno == EAGAIN || errno == EACCES ? "locked by another program"
+                                                    : "cannot lock";
+      close(fd);
+      return MAILBOX_INUSE;
+    }
+    {
+      struct timespec ts = { 0, 10000000 };
+      nanosleep(&ts, NULL);
+    }
+  }
+  if (fstat(fd, &st) < 0) {
+    *error_r = "cannot examine the mailbox";
+    close(fd);
+    return MAILBOX_TEMP;
+  }
+  pv = util_xcalloc(1, sizeof *pv);
+  pv->fd = fd;
+  lock_init(&pv->lock);
+  pv->dev = st.st_dev;
+  pv->ino = st.st_ino;
+  pv->scanned_end = st.st_size;
+  mb->ops = &mailbox_mbox_ops;
+  mb->priv = pv;
+  mb->mboxrd = true;
+  ret = mbox_scan_fd(mb, pv, st.st_size, error_r);
+  if (ret != MAILBOX_OK)
+    mailbox_close(mb);
+  return ret;
+}
+
+bool mailbox_mbox_block(const struct mailbox *mb, size_t i, struct mailbox_range *r)
+{
+  const struct mbox_priv *pv = mb->priv;
+
+  if (pv == NULL || i >= mb->count || pv->from[i] == mb->msgs[i].start)
+    return false;
+  r->from = pv->from[i];
+  r->end = mb->msgs[i].end;
+  return true;
+}

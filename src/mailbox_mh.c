@@ -1,4 +1,554 @@
-/* mailbox_mh.c - (being written).  GPL-3.0-or-later. */
+/* mailbox_mh.c - MH folders: a message a file, named by its number.
+ *
+ * The view is the numbered regular files of the folder at open, in numeric order; names
+ * that are not plain numbers (",N" backups, dot files, "007") are not messages.  DELE
+ * + QUIT unlinks the file and removes its number from every sequence in .mh_sequences
+ * (a RETR'd message leaves `unseen'), rewriting that file through a temporary file and
+ * rename so that a crash leaves the old or the new one.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
 #include <config.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
 #include "mailbox.h"
+#include "mailbox_file.h"
+#include "params.h"
+#include "uidl.h"
+
+#define MH_SEQUENCES ".mh_sequences"
+#define MH_SEQUENCES_MAX (16u * 1024 * 1024)
+
+struct mh_priv {
+  int dirfd;
+  uint32_t *num;           /* per message: its number */
+  int fd;
+  size_t fd_index;
+};
+
+/* A message number: digits only, no leading zero, within uint32. */
+static bool mh_number(const char *s, uint32_t *n)
+{
+  uint64_t v = 0;
+
+  if (*s < '1' || *s > '9')
+    return false;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9')
+      return false;
+    v = v * 10 + (uint64_t)(*s - '0');
+    if (v > UINT32_MAX)
+      return false;
+  }
+  *n = (uint32_t)v;
+  return true;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+static void mh_free_priv(struct mailbox *mb)
+{
+  struct mh_priv *pv = mb->priv;
+
+  if (pv == NULL)
+    return;
+  if (pv->fd >= 0)
+    close(pv->fd);
+  if (pv->dirfd >= 0)
+    close(pv->dirfd);
+  free(pv->num);
+  free(pv);
+  mb->priv = NULL;
+}
+
+static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
+                                   const char **error_r)
+{
+  struct mh_priv *pv = util_xcalloc(1, sizeof *pv);
+  uint32_t *v = NULL;
+  size_t n = 0, cap = 0;
+  int status = MAILBOX_TEMP, fd;
+  DIR *d = NULL;
+  struct dirent *de;
+
+  pv->dirfd = pv->fd = -1;
+  mb->priv = pv;
+  mb->mboxrd = false;
+
+  pv->dirfd = mailbox_file_open_dir(AT_FDCWD, mb->path, &status, error_r);
+  if (pv->dirfd < 0) {
+    if (errno == ENOENT) {
+      /* No folder yet: an empty mailbox, as for a missing mbox. */
+      mh_free_priv(mb);
+      mb->priv = NULL;
+      return MAILBOX_OK;
+    }
+    goto fail;
+  }
+  switch (mailbox_file_lock_dir(pv->dirfd, c)) {
+  case 0:
+    break;
+  case 1:
+    *error_r = "Mailbox in use";
+    status = MAILBOX_INUSE;
+    goto fail;
+  default:
+    *error_r = "cannot lock the folder";
+    status = MAILBOX_TEMP;
+    goto fail;
+  }
+  fd = dup(pv->dirfd);
+  if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    if (fd >= 0)
+      close(fd);
+    *error_r = "cannot read the folder";
+    goto fail;
+  }
+  while ((errno = 0, de = readdir(d)) != NULL) {
+    uint32_t num;
+    if (!mh_number(de->d_name, &num))
+      continue;
+    if (de->d_type != DT_REG) {
+      struct stat st;
+      if (de->d_type != DT_UNKNOWN ||
+          fstatat(pv->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISREG(st.st_mode))
+        continue;
+    }
+    if (n >= PARAMS_MAILBOX_MESSAGES_MAX) {
+      *error_r = "too many messages in the mailbox";
+      status = MAILBOX_PERM;
+      goto fail;
+    }
+    if (n == cap) {
+      cap = cap ? cap * 2 : 256;
+      v = util_xreallocarray(v, cap, sizeof *v);
+    }
+    v[n++] = num;
+  }
+  if (errno != 0) {
+    *error_r = "cannot read the folder";
+    goto fail;
+  }
+  closedir(d);
+  d = NULL;
+  if (n > 1)
+    qsort(v, n, sizeof *v, cmp_u32);
+
+  mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
+  pv->num = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->num);
+  for (size_t k = 0; k < n; k++) {
+    char name[16];
+    struct stat st;
+    struct mailbox_file_info fi;
+    struct mailbox_msg *m = &mb->msgs[mb->count];
+    uint32_t uid;
+
+    snprintf(name, sizeof name, "%u", (unsigned)v[k]);
+    fd = openat(pv->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ELOOP)
+        continue;
+      *error_r = "cannot open a message";
+      status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
+      goto fail;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    if (mailbox_file_scan(fd, st.st_size, false, &fi, error_r) < 0) {
+      close(fd);
+      goto fail;
+    }
+    close(fd);
+    /* X-UIDL (Mailutils writes it), else the content: a renumbered folder (folder
+     * -pack, sortm) must not give a different message an id a client already knows. */
+    if (fi.xuidl_len > 0)
+      uid = mailbox_add_uid(mb, fi.xuidl, fi.xuidl_len);
+    else
+      uid = mailbox_add_uid(mb, fi.hash_id, strlen(fi.hash_id));
+    if (uid == MAILBOX_UID_NONE) {
+      *error_r = "out of memory";
+      goto fail;
+    }
+    m->start = 0;
+    m->end = st.st_size;
+    m->size = fi.size;
+    m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+    m->uid = uid;
+    m->flags = 0;
+    pv->num[mb->count] = v[k];
+    mb->count++;
+    mb->total_size += fi.size;
+  }
+  free(v);
+  v = NULL;
+  if (mailbox_unique_uids(mb, error_r) < 0)
+    goto fail;
+  return MAILBOX_OK;
+
+fail:
+  if (d != NULL)
+    closedir(d);
+  free(v);
+  mh_free_priv(mb);
+  return (enum mailbox_status)status;
+}
+
+static enum mailbox_status mh_check(struct mailbox *mb, const char **error_r)
+{
+  (void)mb;
+  (void)error_r;
+  return MAILBOX_OK;
+}
+
+static int mh_msg_fd(struct mailbox *mb, size_t i, int *fd_r, const char **error_r)
+{
+  struct mh_priv *pv = mb->priv;
+  char name[16];
+  struct stat st;
+  int fd;
+
+  if (pv == NULL || i >= mb->count) {
+    *error_r = "no such message";
+    return -1;
+  }
+  if (pv->fd >= 0 && pv->fd_index == i) {
+    *fd_r = pv->fd;
+    return 0;
+  }
+  if (pv->fd >= 0) {
+    close(pv->fd);
+    pv->fd = -1;
+  }
+  snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
+  fd = openat(pv->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    *error_r = errno == ENOENT ? "message removed by another program"
+                               : "cannot open the message";
+    return -1;
+  }
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != mb->msgs[i].end) {
+    close(fd);
+    *error_r = "message changed by another program";
+    return -1;
+  }
+  pv->fd = fd;
+  pv->fd_index = i;
+  *fd_r = fd;
+  return 0;
+}
+
+/* ---- .mh_sequences ---- */
+
+struct numset {
+  const uint32_t *v;       /* sorted */
+  size_t n;
+};
+
+/* First index of s with value >= x. */
+static size_t numset_lower(const struct numset *s, uint32_t x)
+{
+  size_t lo = 0, hi = s->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->v[mid] < x)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+struct sbuf {
+  char *s;
+  size_t n, cap;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    b->s = util_xreallocarray(b->s, cap, 1);
+    b->cap = cap;
+  }
+  memcpy(b->s + b->n, s, n);
+  b->n += n;
+  b->s[b->n] = '\0';
+}
+
+static void sb_range(struct sbuf *b, uint32_t a, uint32_t z, bool *any)
+{
+  char t[32];
+  int n = a == z ? snprintf(t, sizeof t, " %u", (unsigned)a)
+                 : snprintf(t, sizeof t, " %u-%u", (unsigned)a, (unsigned)z);
+  sb_add(b, t, (size_t)n);
+  *any = true;
+}
+
+/* Rewrite the value of one sequence [p, e) without the numbers of rm.  Returns false
+ * when the value is not a list of numbers and ranges (then it is kept as it is). */
+static bool seq_filter(struct sbuf *out, const char *p, const char *e, const struct numset *rm,
+                       bool *changed, bool *any)
+{
+  struct sbuf tmp = { NULL, 0, 0 };
+  bool ch = false;
+
+  *any = false;
+  while (p < e) {
+    uint64_t a = 0, z;
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+      p++;
+    if (p >= e)
+      break;
+    if (*p < '0' || *p > '9')
+      goto bad;
+    for (; p < e && *p >= '0' && *p <= '9'; p++)
+      if ((a = a * 10 + (uint64_t)(*p - '0')) > UINT32_MAX)
+        goto bad;
+    z = a;
+    if (p < e && *p == '-') {
+      p++;
+      if (p >= e || *p < '0' || *p > '9')
+        goto bad;
+      for (z = 0; p < e && *p >= '0' && *p <= '9'; p++)
+        if ((z = z * 10 + (uint64_t)(*p - '0')) > UINT32_MAX)
+          goto bad;
+    }
+    if (p < e && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+      goto bad;
+    if (z < a)
+      goto bad;
+    {
+      size_t k = numset_lower(rm, (uint32_t)a);
+      uint64_t from = a;
+      for (; k < rm->n && rm->v[k] <= z; k++) {
+        ch = true;
+        if (rm->v[k] > from)
+          sb_range(&tmp, (uint32_t)from, rm->v[k] - 1, any);
+        from = (uint64_t)rm->v[k] + 1;
+      }
+      if (from <= z)
+        sb_range(&tmp, (uint32_t)from, (uint32_t)z, any);
+    }
+  }
+  if (tmp.n > 0)
+    sb_add(out, tmp.s, tmp.n);
+  free(tmp.s);
+  *changed = *changed || ch;
+  return true;
+bad:
+  free(tmp.s);
+  return false;
+}
+
+char *mailbox_mh_sequences_rewrite(const char *text, size_t len, const uint32_t *del,
+                                   size_t ndel, const uint32_t *seen, size_t nseen,
+                                   size_t *len_r)
+{
+  struct numset sdel = { del, ndel };
+  uint32_t *both = NULL;
+  struct numset sboth;
+  struct sbuf out = { NULL, 0, 0 };
+  const char *p = text, *e = text + len;
+  bool changed = false;
+
+  both = util_xreallocarray(NULL, ndel + nseen + 1, sizeof *both);
+  memcpy(both, del, ndel * sizeof *del);
+  if (nseen > 0)
+    memcpy(both + ndel, seen, nseen * sizeof *seen);
+  qsort(both, ndel + nseen, sizeof *both, cmp_u32);
+  sboth.v = both;
+  sboth.n = ndel + nseen;
+
+  while (p < e) {
+    /* A logical line: the line and its continuation lines (leading blank). */
+    const char *ls = p, *le, *colon;
+    do {
+      const char *nl = memchr(p, '\n', (size_t)(e - p));
+      p = nl ? nl + 1 : e;
+    } while (p < e && (*p == ' ' || *p == '\t'));
+    le = p;
+    colon = memchr(ls, ':', (size_t)(le - ls));
+    if (colon == NULL || colon == ls) {
+      sb_add(&out, ls, (size_t)(le - ls));
+      continue;
+    }
+    {
+      size_t mark = out.n;
+      bool any, unseen = (size_t)(colon - ls) == 6 && memcmp(ls, "unseen", 6) == 0;
+      bool ch = false;
+      sb_add(&out, ls, (size_t)(colon - ls) + 1);
+      if (!seq_filter(&out, colon + 1, le, unseen ? &sboth : &sdel, &ch, &any)) {
+        out.n = mark;
+        sb_add(&out, ls, (size_t)(le - ls));
+        continue;
+      }
+      if (!ch) {
+        out.n = mark;
+        sb_add(&out, ls, (size_t)(le - ls));
+        continue;
+      }
+      changed = true;
+      if (!any)
+        out.n = mark;   /* an empty sequence goes, as nmh drops it */
+      else
+        sb_add(&out, "\n", 1);
+    }
+  }
+  free(both);
+  if (!changed) {
+    free(out.s);
+    return NULL;
+  }
+  if (out.s == NULL)
+    sb_add(&out, "", 0);
+  *len_r = out.n;
+  return out.s;
+}
+
+static void mh_update_sequences(struct mailbox *mb, const uint32_t *del, size_t ndel,
+                                const uint32_t *seen, size_t nseen)
+{
+  struct mh_priv *pv = mb->priv;
+  int fd = openat(pv->dirfd, MH_SEQUENCES, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  char *text = NULL, *out = NULL, tmp[64];
+  size_t got = 0, olen = 0;
+  int tfd = -1;
+
+  if (fd < 0)
+    return;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MH_SEQUENCES_MAX)
+    goto out;
+  text = util_xmalloc((size_t)st.st_size + 1);
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  out = mailbox_mh_sequences_rewrite(text, got, del, ndel, seen, nseen, &olen);
+  if (out == NULL)
+    goto out;
+  for (int i = 0; i < 100 && tfd < 0; i++) {
+    unsigned char r[4];
+    if (util_random(r, sizeof r) < 0)
+      goto out;
+    snprintf(tmp, sizeof tmp, MH_SEQUENCES ".pop3d-%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+    tfd = openat(pv->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 st.st_mode & 0666);
+    if (tfd < 0 && errno != EEXIST)
+      goto out;
+  }
+  if (tfd < 0)
+    goto out;
+  if (util_write_all(tfd, out, olen) < 0 || fsync(tfd) < 0 || close(tfd) < 0 ||
+      renameat(pv->dirfd, tmp, pv->dirfd, MH_SEQUENCES) < 0) {
+    log_msg(LOG_ERR, "%s: cannot rewrite " MH_SEQUENCES ": %s", mb->path, strerror(errno));
+    (void)unlinkat(pv->dirfd, tmp, 0);
+    tfd = -1;
+    goto out;
+  }
+  tfd = -1;
+out:
+  if (tfd >= 0) {
+    close(tfd);
+    (void)unlinkat(pv->dirfd, tmp, 0);
+  }
+  close(fd);
+  free(text);
+  free(out);
+}
+
+static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
+                                     const char **error_r)
+{
+  struct mh_priv *pv = mb->priv;
+  uint32_t *del = NULL, *seen = NULL;
+  size_t ndel = 0, nseen = 0, failed = 0;
+
+  *deleted_r = 0;
+  if (pv == NULL)
+    return MAILBOX_OK;
+  if (pv->fd >= 0) {
+    close(pv->fd);
+    pv->fd = -1;
+  }
+  del = util_xreallocarray(NULL, mb->count + 1, sizeof *del);
+  seen = util_xreallocarray(NULL, mb->count + 1, sizeof *seen);
+  for (size_t i = 0; i < mb->count; i++) {
+    char name[16];
+    if (mb->msgs[i].flags & MAILBOX_MSG_DELETED) {
+      snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
+      if (unlinkat(pv->dirfd, name, 0) == 0 || errno == ENOENT) {
+        del[ndel++] = pv->num[i];
+      } else {
+        log_msg(LOG_ERR, "%s: cannot remove message %s: %s", mb->path, name,
+                strerror(errno));
+        failed++;
+      }
+    } else if (mb->msgs[i].flags & MAILBOX_MSG_RETRIEVED) {
+      seen[nseen++] = pv->num[i];
+    }
+  }
+  if (ndel > 0 && mailbox_file_sync_dir(pv->dirfd) < 0) {
+    log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
+    *error_r = "cannot sync the folder";
+    *deleted_r = ndel;
+    free(del);
+    free(seen);
+    return MAILBOX_TEMP;
+  }
+  if (ndel > 0 || nseen > 0)
+    mh_update_sequences(mb, del, ndel, seen, nseen);
+  free(del);
+  free(seen);
+  *deleted_r = ndel;
+  if (failed > 0) {
+    *error_r = "cannot remove some messages";
+    return MAILBOX_TEMP;
+  }
+  return MAILBOX_OK;
+}
+
+static void mh_close(struct mailbox *mb)
+{
+  mh_free_priv(mb);
+}
+
+static void mh_touch(struct mailbox *mb)
+{
+  (void)mb;
+}
+
+const struct mailbox_ops mailbox_mh_ops = {
+  .scheme = "mh",
+  .open = mh_open,
+  .check = mh_check,
+  .msg_fd = mh_msg_fd,
+  .update = mh_update,
+  .close = mh_close,
+  .touch = mh_touch,
+};

@@ -44,7 +44,7 @@ static void show_config_options(void)
   puts("WITHOUT_LIBWRAP\t# tcp-wrappers not built in");
 #endif
   puts("DEFAULT_MAILBOX_TYPE=mbox");
-  puts("MAILBOX_TYPES=mbox");
+  puts("MAILBOX_TYPES=mbox maildir mh");
 }
 
 static const char *stdin_peer(char *buf, size_t len)
@@ -62,11 +62,58 @@ static const char *stdin_peer(char *buf, size_t len)
   return buf;
 }
 
+/* Build the configuration from the files, the --set list and the command line, in that
+ * order (the command line wins).  Used at start-up and again on SIGHUP, so that a reload
+ * sees exactly what a restart would.  Returns the number of errors, printed to err. */
+static int build_conf(struct conf *c, FILE *err, const void *arg)
+{
+  const struct options *o = arg;
+  int errors = 0, r;
+
+  conf_init(c);
+  c->verbose = o->config_verbose;
+  if (o->config_file != NULL) {
+    r = conf_load_file(c, o->config_file, err);
+    errors += r < 0 ? 1 : r;
+  } else if (!o->no_site_config) {
+    r = conf_load_site(c, err);
+    errors += r < 0 ? 1 : r;
+  }
+  for (size_t i = 0; i < o->nsets; i++)
+    if (conf_set(c, o->sets[i], err) < 0)
+      errors++;
+  if (o->mode >= 0) {
+    c->mode = (enum conf_mode)o->mode;
+    c->mode_set = true;
+  }
+  if (o->max_children_set)
+    c->max_children = o->max_children;
+  if (o->foreground >= 0)
+    c->foreground = o->foreground == 1;
+  if (o->log_facility != NULL) {
+    int f = log_facility_parse(o->log_facility);
+    if (f < 0) {
+      fprintf(err, "pop3d: --log-facility: unknown facility `%s'\n", o->log_facility);
+      errors++;
+    } else {
+      c->log_facility = f;
+    }
+  }
+  if (o->debug_level != NULL) {
+    free(c->debug_level);
+    c->debug_level = util_xstrdup(o->debug_level);
+  }
+  if (o->debug_line_info >= 0)
+    c->debug_line_info = o->debug_line_info == 1;
+  errors += conf_check(c, err);
+  return errors;
+}
+
 int main(int argc, char **argv)
 {
   struct options o;
   struct conf c;
-  int errors = 0, r;
+  int errors, r;
   char peer[160];
 
   r = options_parse(&o, argc, argv, stderr);
@@ -97,68 +144,36 @@ int main(int argc, char **argv)
     return EX_OK;
   }
 
-  conf_init(&c);
-  c.verbose = o.config_verbose;
-  if (o.config_file != NULL) {
-    r = conf_load_file(&c, o.config_file, stderr);
-    errors += r < 0 ? 1 : r;
-  } else if (!o.no_site_config) {
-    r = conf_load_site(&c, stderr);
-    errors += r < 0 ? 1 : r;
-  }
-  for (size_t i = 0; i < o.nsets; i++)
-    if (conf_set(&c, o.sets[i], stderr) < 0)
-      errors++;
-  /* Command-line options win over the files. */
-  if (o.mode >= 0) {
-    c.mode = (enum conf_mode)o.mode;
-    c.mode_set = true;
-  }
-  if (o.max_children_set)
-    c.max_children = o.max_children;
-  if (o.foreground >= 0)
-    c.foreground = o.foreground == 1;
-  if (o.log_facility != NULL) {
-    int f = log_facility_parse(o.log_facility);
-    if (f < 0) {
-      fprintf(stderr, "pop3d: --log-facility: unknown facility `%s'\n", o.log_facility);
-      errors++;
-    } else {
-      c.log_facility = f;
-    }
-  }
-  if (o.debug_level != NULL) {
-    free(c.debug_level);
-    c.debug_level = util_xstrdup(o.debug_level);
-  }
-  if (o.debug_line_info >= 0)
-    c.debug_line_info = o.debug_line_info == 1;
-  options_free(&o);
-  errors += conf_check(&c, stderr);
-
+  errors = build_conf(&c, stderr, &o);
   if (o.config_lint) {
     conf_free(&c);
+    options_free(&o);
     return errors ? EX_CONFIG : EX_OK;
   }
   if (errors) {
     fprintf(stderr, "pop3d: %d configuration error%s, not starting\n", errors,
             errors == 1 ? "" : "s");
     conf_free(&c);
+    options_free(&o);
     return EX_CONFIG;
   }
 
   signal(SIGPIPE, SIG_IGN);
   auth_init();
   if (c.mode == CONF_MODE_DAEMON) {
+    const struct daemon_reload reload = { .load = build_conf, .arg = &o };
     bool to_syslog = c.log_syslog && !c.foreground;
+
     log_open(c.log_tag, c.log_facility, to_syslog, c.log_print_severity, c.log_severity);
-    r = daemon_run(&c);
+    r = daemon_run(&c, &reload);
   } else {
     /* inetd gives us the socket as stdin, stdout and stderr: never log to stderr then,
-     * unless the configuration says so (`logging { syslog no; }`, for debugging). */
+     * unless the configuration says so (`logging { syslog no; }`, for debugging).
+     * interactive mode is the same session on the terminal. */
     log_open(c.log_tag, c.log_facility, c.log_syslog, c.log_print_severity, c.log_severity);
     r = session_run(&c, NULL, 0, 1, stdin_peer(peer, sizeof peer), NULL);
   }
   conf_free(&c);
+  options_free(&o);
   return r;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apop.h"
 #include "commands.h"
 #include "log.h"
 #include "proto.h"
@@ -66,6 +67,63 @@ static void session_idle(void *arg)
     s->mb.ops->touch(&s->mb);
 }
 
+bool session_command_offered(const struct session *s, const struct command *cmd)
+{
+  if (cmd->flags & CMD_STLS)
+    return s->tls_creds != NULL && !transport_is_tls(&s->t) &&
+           (s->tls.mode == CONF_TLS_ONDEMAND || s->tls.mode == CONF_TLS_REQUIRED);
+  if (cmd->flags & CMD_CREDENTIALS)
+    return s->tls.mode != CONF_TLS_REQUIRED || transport_is_tls(&s->t);
+  return true;
+}
+
+/* Start TLS on the session's transport: the handshake, bounded in time.  Returns false
+ * (with s->end set) when the session can't go on. */
+static bool start_tls(struct session *s)
+{
+  const char *err = NULL;
+  struct tls_conn *conn = tls_conn_new(s->tls_creds, s->t.rfd, s->t.wfd, &err);
+  size_t discarded = 0;
+  enum transport_status st;
+  char desc[200];
+
+  if (conn == NULL) {
+    log_msg(LOG_ERR, "TLS: can't start a session with %s: %s", s->peer, err);
+    s->t.status = TRANSPORT_ERROR;
+    s->end = SESSION_END_ERROR;
+    return false;
+  }
+  st = transport_start_tls(&s->t, conn, s->tls.handshake_timeout, &discarded, &err);
+  if (discarded > 0)
+    log_msg(LOG_NOTICE, "TLS: discarded %zu bytes sent by %s before the handshake", discarded,
+            s->peer);
+  if (st != TRANSPORT_OK) {
+    log_msg(LOG_NOTICE, "TLS: handshake with %s failed: %s", s->peer, err ? err : "?");
+    s->end = st == TRANSPORT_TIMEOUT ? SESSION_END_TIMEOUT : SESSION_END_ERROR;
+    return false;
+  }
+  tls_conn_describe(s->t.tls, desc, sizeof desc);
+  log_msg(LOG_INFO, "TLS established with %s: %s", s->peer, desc);
+  return true;
+}
+
+/* After "+OK Begin TLS negotiation" has been queued: send it in clear, then the
+ * handshake.  The client starts over inside TLS (RFC 2595 section 4): what it said
+ * before, USER included, is forgotten. */
+static void stls_body(struct session *s, const struct cmd_outcome *o)
+{
+  if (!start_tls(s))
+    return;
+  util_free_secret(s->user);
+  s->user = NULL;
+}
+
+void cmd_stls(struct session *s, char *arg, struct cmd_outcome *o)
+{
+  cmd_ok(o, "Begin TLS negotiation");
+  o->body = stls_body;
+}
+
 /* Run one command line; returns false when the session is over. */
 static bool run_line(struct session *s, char *line, size_t len)
 {
@@ -85,6 +143,13 @@ static bool run_line(struct session *s, char *line, size_t len)
     o.bad = true;
   } else if (!(cmd->states & s->state)) {
     cmd_err(&o, NULL, "Incorrect state");
+    o.bad = true;
+  } else if (!session_command_offered(s, cmd)) {
+    if (cmd->flags & CMD_STLS)
+      cmd_err(&o, NULL, transport_is_tls(&s->t) ? "Command not permitted when TLS active"
+                                                : "TLS not available");
+    else
+      cmd_err(&o, "AUTH", "Plaintext authentication requires TLS: use STLS first");
     o.bad = true;
   } else if ((cmd->flags & CMD_ARG_NONE) && arg != NULL) {
     cmd_err(&o, NULL, "Invalid arguments");
@@ -188,7 +253,24 @@ int session_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   s.t.idle = session_idle;
   s.t.idle_arg = &s;
   make_stamp(&s);
+  s.apop = apop_available(c);
   log_msg(LOG_INFO, "session started: client %s, server %s", s.peer, s.local);
+
+  tls_settings_for(c, srv, &s.tls);
+  if (s.tls.mode != CONF_TLS_NO) {
+    const char *err = NULL;
+
+    s.tls_creds = tls_creds_get(c, &s.tls, &err);
+    if (s.tls_creds == NULL) {
+      /* STLS is then not offered; under `required' no login is possible. */
+      log_msg(LOG_ERR, "TLS not available: %s", err);
+    }
+  }
+  if (s.tls.mode == CONF_TLS_CONNECTION && (s.tls_creds == NULL || !start_tls(&s))) {
+    if (s.end == SESSION_END_NONE)
+      s.end = SESSION_END_ERROR;
+    goto done;
+  }
 
   /* RFC 1939 section 7: the timestamp belongs to servers that offer APOP, and clients
    * (curl among them) pick APOP whenever they see one, without falling back to USER.
@@ -199,8 +281,9 @@ int session_run(const struct conf *c, const struct conf_server *srv, int rfd, in
     snprintf(greeting, sizeof greeting, "POP3 Ready");
   proto_status(&s.t, true, NULL, greeting);
   loop(&s);
-  (void)transport_flush(&s.t);
+  transport_close(&s.t);
 
+done:
   if (s.mb_open) {
     /* Without a successful QUIT nothing is deleted: just unlock. */
     mailbox_close(&s.mb);

@@ -1,4 +1,679 @@
-/* tls.c - (being written).  GPL-3.0-or-later. */
+/* tls.c - TLS settings, file safety checks, credentials and the server connection.
+ * The only file that includes GnuTLS.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
 #include <config.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifdef HAVE_GNUTLS
+#include <gnutls/gnutls.h>
+#endif
+
+#include "params.h"
 #include "tls.h"
+
+/* ---------------------------------------------------------------------------------- */
+/* Which TLS a session gets                                                           */
+
+void tls_settings_for(const struct conf *c, const struct conf_server *srv,
+                      struct tls_settings *ts)
+{
+  const struct conf_tls *g = &c->tls;
+  const struct conf_tls *own = srv != NULL && srv->has_tls ? &srv->tls : NULL;
+
+  memset(ts, 0, sizeof *ts);
+  if (srv == NULL)
+    ts->mode = c->tls_mode;
+  else if (srv->tls_mode != CONF_TLS_UNSET)
+    ts->mode = srv->tls_mode;
+  else if (c->tls_mode != CONF_TLS_UNSET)
+    ts->mode = c->tls_mode;
+  else
+    ts->mode = own != NULL && own->cert_file != NULL ? CONF_TLS_ONDEMAND : CONF_TLS_NO;
+  if (ts->mode == CONF_TLS_UNSET)
+    ts->mode = CONF_TLS_NO;   /* a global tls {} block alone does not turn TLS on */
+
+  if (own != NULL && own->cert_file != NULL) {
+    ts->cert_file = own->cert_file;
+    ts->key_file = own->key_file;
+  } else {
+    ts->cert_file = g->cert_file;
+    ts->key_file = g->key_file;
+  }
+  ts->ca_file = own != NULL && own->ca_file != NULL ? own->ca_file : g->ca_file;
+  ts->priorities = own != NULL && own->priorities != NULL ? own->priorities : g->priorities;
+  if (ts->priorities == NULL)
+    ts->priorities = PARAMS_TLS_PRIORITIES;
+  /* Mailutils leaves a server block without handshake-timeout unbounded; here it
+   * inherits the global value, so no listener can be held by a silent client. */
+  ts->handshake_timeout = own != NULL && own->handshake_timeout_set
+                          ? own->handshake_timeout : g->handshake_timeout;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* tls-file-checks                                                                    */
+
+static const struct {
+  const char *name;
+  unsigned bit;
+  const char *what;
+} checks[] = {
+  { "gwrfil", TLS_CHECK_GWRFIL, "is group-writable" },
+  { "awrfil", TLS_CHECK_AWRFIL, "is world-writable" },
+  { "grdfil", TLS_CHECK_GRDFIL, "is group-readable" },
+  { "ardfil", TLS_CHECK_ARDFIL, "is world-readable" },
+  { "linkwrdir", TLS_CHECK_LINKWRDIR,
+    "is a symbolic link in a group- or world-writable directory" },
+  { "gwrdir", TLS_CHECK_GWRDIR, "is in a group-writable directory" },
+  { "awrdir", TLS_CHECK_AWRDIR, "is in a world-writable directory" },
+};
+
+unsigned tls_checks_mask(const struct conf_strlist *l, unsigned defaults)
+{
+  unsigned mask = defaults;
+
+  for (size_t i = 0; l != NULL && i < l->n; i++) {
+    const char *name = l->v[i];
+    bool neg = false;
+    unsigned bit = 0;
+
+    if (*name == '-' || *name == '+') {
+      neg = *name == '-';
+      name++;
+    }
+    if (strcmp(name, "none") == 0) {
+      mask = neg ? defaults : 0;
+      continue;
+    }
+    if (strcmp(name, "all") == 0) {
+      mask = neg ? defaults : TLS_CHECK_ALL;
+      continue;
+    }
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++)
+      if (strcmp(name, checks[k].name) == 0)
+        bit = checks[k].bit;
+    if (neg)
+      mask &= ~bit;
+    else
+      mask |= bit;
+  }
+  return mask;
+}
+
+/* The directory part of path ("." when it has none). */
+static char *dir_of(const char *path)
+{
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL)
+    return util_xstrdup(".");
+  if (slash == path)
+    return util_xstrdup("/");
+  return util_xstrndup(path, (size_t)(slash - path));
+}
+
+static const char *check_failed(unsigned bit)
+{
+  for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++)
+    if (checks[k].bit == bit)
+      return checks[k].name;
+  return "?";
+}
+
+int tls_open_checked(const char *path, unsigned mask, char *msg, size_t len)
+{
+  static const struct { unsigned bit; mode_t mode; } file_bits[] = {
+    { TLS_CHECK_GWRFIL, S_IWGRP }, { TLS_CHECK_AWRFIL, S_IWOTH },
+    { TLS_CHECK_GRDFIL, S_IRGRP }, { TLS_CHECK_ARDFIL, S_IROTH },
+  };
+  struct stat lst, st, dst;
+  char *dir = dir_of(path);
+  bool have_dir = stat(dir, &dst) == 0;
+  int fd;
+
+  free(dir);
+  if (lstat(path, &lst) < 0) {
+    snprintf(msg, len, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (S_ISLNK(lst.st_mode) && (mask & TLS_CHECK_LINKWRDIR) && have_dir &&
+      (dst.st_mode & (S_IWGRP | S_IWOTH))) {
+    snprintf(msg, len, "%s is a symbolic link in a group- or world-writable directory "
+             "(tls-file-checks: linkwrdir)", path);
+    return -1;
+  }
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    snprintf(msg, len, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) < 0) {
+    snprintf(msg, len, "%s: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    snprintf(msg, len, "%s is not a regular file", path);
+    close(fd);
+    return -1;
+  }
+  for (size_t k = 0; k < sizeof file_bits / sizeof file_bits[0]; k++)
+    if ((mask & file_bits[k].bit) && (st.st_mode & file_bits[k].mode)) {
+      for (size_t j = 0; j < sizeof checks / sizeof checks[0]; j++)
+        if (checks[j].bit == file_bits[k].bit)
+          snprintf(msg, len, "%s %s (mode %04o; tls-file-checks: %s)", path, checks[j].what,
+                   (unsigned)(st.st_mode & 07777), checks[j].name);
+      close(fd);
+      return -1;
+    }
+  if (have_dir && (((mask & TLS_CHECK_GWRDIR) && (dst.st_mode & S_IWGRP)) ||
+                   ((mask & TLS_CHECK_AWRDIR) && (dst.st_mode & S_IWOTH)))) {
+    unsigned bit = (mask & TLS_CHECK_GWRDIR) && (dst.st_mode & S_IWGRP) ? TLS_CHECK_GWRDIR
+                                                                         : TLS_CHECK_AWRDIR;
+    snprintf(msg, len, "%s is in a %s-writable directory (tls-file-checks: %s)", path,
+             bit == TLS_CHECK_GWRDIR ? "group" : "world", check_failed(bit));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool tls_built(void)
+{
+#ifdef HAVE_GNUTLS
+  return true;
+#else
+  return false;
+#endif
+}
+
+/* Where a setting comes from, for messages. */
+static void where(const struct conf_server *srv, char *buf, size_t len)
+{
+  if (srv == NULL)
+    snprintf(buf, len, "TLS");
+  else
+    snprintf(buf, len, "%s:%u: server %s:%u: TLS", srv->file, srv->line, srv->addr,
+             srv->port);
+}
+
+#ifndef HAVE_GNUTLS
+/* ---------------------------------------------------------------------------------- */
+/* Built without GnuTLS                                                               */
+
+static const char not_built[] =
+  "TLS support is not built into pop3d (configure --with-gnutls)";
+
+int tls_conf_check(const struct conf *c, FILE *err)
+{
+  struct tls_settings ts;
+  char w[600];
+  int n = 0;
+
+  if (c->mode != CONF_MODE_DAEMON || c->nservers == 0) {
+    tls_settings_for(c, NULL, &ts);
+    if (ts.mode != CONF_TLS_NO) {
+      where(NULL, w, sizeof w);
+      fprintf(err, "pop3d: %s: tls-mode is set, but %s\n", w, not_built);
+      n++;
+    }
+  }
+  for (size_t i = 0; c->mode == CONF_MODE_DAEMON && i < c->nservers; i++) {
+    tls_settings_for(c, &c->servers[i], &ts);
+    if (ts.mode != CONF_TLS_NO) {
+      where(&c->servers[i], w, sizeof w);
+      fprintf(err, "pop3d: %s: tls-mode is set, but %s\n", w, not_built);
+      n++;
+    }
+  }
+  return n;
+}
+
+struct tls_creds *tls_creds_get(const struct conf *c, const struct tls_settings *ts,
+                                const char **error_r)
+{
+  *error_r = not_built;
+  return NULL;
+}
+
+struct tls_conn *tls_conn_new(const struct tls_creds *cr, int rfd, int wfd,
+                              const char **error_r)
+{
+  *error_r = not_built;
+  return NULL;
+}
+
+int tls_conn_handshake(struct tls_conn *c) { return TLS_IO_FAILED; }
+ssize_t tls_conn_recv(struct tls_conn *c, void *buf, size_t n) { return TLS_IO_FAILED; }
+ssize_t tls_conn_send(struct tls_conn *c, const void *buf, size_t n) { return TLS_IO_FAILED; }
+int tls_conn_bye(struct tls_conn *c) { return TLS_IO_FAILED; }
+const char *tls_conn_error(const struct tls_conn *c) { return not_built; }
+void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len)
+{
+  snprintf(buf, len, "none");
+}
+void tls_conn_free(struct tls_conn *c) { }
+
+#else
+/* ---------------------------------------------------------------------------------- */
+/* Credentials                                                                        */
+
+struct tls_creds {
+  struct tls_creds *next;
+  char *id;                  /* cert NUL key NUL ca NUL priorities: what was loaded */
+  size_t id_len;
+  gnutls_certificate_credentials_t cred;
+  gnutls_priority_t prio;
+};
+
+/* Credentials loaded by the preflight (or by an earlier session in this process). */
+static struct tls_creds *creds_cache;
+
+static char *creds_id(const struct tls_settings *ts, size_t *len_r)
+{
+  const char *parts[4] = { ts->cert_file, ts->key_file, ts->ca_file, ts->priorities };
+  size_t len = 0;
+  char *id, *p;
+
+  for (size_t i = 0; i < 4; i++)
+    len += (parts[i] ? strlen(parts[i]) : 0) + 1;
+  p = id = util_xmalloc(len);
+  for (size_t i = 0; i < 4; i++) {
+    size_t n = parts[i] ? strlen(parts[i]) : 0;
+    memcpy(p, parts[i] ? parts[i] : "", n);
+    p[n] = '\0';
+    p += n + 1;
+  }
+  *len_r = len;
+  return id;
+}
+
+static void creds_free(struct tls_creds *cr)
+{
+  if (cr == NULL)
+    return;
+  if (cr->cred != NULL)
+    gnutls_certificate_free_credentials(cr->cred);
+  if (cr->prio != NULL)
+    gnutls_priority_deinit(cr->prio);
+  free(cr->id);
+  free(cr);
+}
+
+/* Read a whole checked file into d (gnutls_free()-compatible memory). */
+static int read_checked(const char *what, const char *path, unsigned mask,
+                        gnutls_datum_t *d, char *msg, size_t len)
+{
+  int fd = tls_open_checked(path, mask, msg, len);
+  struct stat st;
+  size_t got = 0;
+
+  d->data = NULL;
+  d->size = 0;
+  if (fd < 0) {
+    /* Prefix the statement so that the message says which file it was. */
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s", msg);
+    snprintf(msg, len, "%s %s", what, tmp);
+    return -1;
+  }
+  if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > PARAMS_TLS_FILE_MAX) {
+    snprintf(msg, len, "%s %s: unreadable or larger than %u bytes", what, path,
+             PARAMS_TLS_FILE_MAX);
+    close(fd);
+    return -1;
+  }
+  d->data = gnutls_malloc((size_t)st.st_size + 1);
+  if (d->data == NULL) {
+    snprintf(msg, len, "%s %s: out of memory", what, path);
+    close(fd);
+    return -1;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t r = read(fd, d->data + got, (size_t)st.st_size - got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      snprintf(msg, len, "%s %s: %s", what, path, r < 0 ? strerror(errno) : "file shrank");
+      close(fd);
+      util_wipe(d->data, got);
+      gnutls_free(d->data);
+      d->data = NULL;
+      return -1;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  d->data[got] = '\0';
+  d->size = (unsigned)got;
+  return 0;
+}
+
+static void datum_free(gnutls_datum_t *d, bool secret)
+{
+  if (d->data != NULL) {
+    if (secret)
+      util_wipe(d->data, d->size);
+    gnutls_free(d->data);
+  }
+  d->data = NULL;
+  d->size = 0;
+}
+
+/* Load credentials for ts: checks, files, key/certificate match, priorities. */
+static struct tls_creds *creds_load(const struct conf *c, const struct tls_settings *ts,
+                                    char *msg, size_t len)
+{
+  struct tls_creds *cr;
+  gnutls_datum_t cert, key, ca = { NULL, 0 };
+  const char *errpos = NULL;
+  int r;
+
+  if (ts->cert_file == NULL || ts->key_file == NULL) {
+    snprintf(msg, len, "tls-mode needs a certificate and a key: set ssl-certificate-file "
+             "and ssl-key-file in a tls block");
+    return NULL;
+  }
+  if (read_checked("ssl-certificate-file", ts->cert_file,
+                   tls_checks_mask(&c->tls_cert_checks, TLS_CHECKS_CERT_DEFAULT),
+                   &cert, msg, len) < 0)
+    return NULL;
+  if (read_checked("ssl-key-file", ts->key_file,
+                   tls_checks_mask(&c->tls_key_checks, TLS_CHECKS_KEY_DEFAULT),
+                   &key, msg, len) < 0) {
+    datum_free(&cert, false);
+    return NULL;
+  }
+  if (ts->ca_file != NULL &&
+      read_checked("ssl-ca-file", ts->ca_file,
+                   tls_checks_mask(&c->tls_ca_checks, TLS_CHECKS_CERT_DEFAULT),
+                   &ca, msg, len) < 0) {
+    datum_free(&cert, false);
+    datum_free(&key, true);
+    return NULL;
+  }
+  cr = util_xcalloc(1, sizeof *cr);
+  r = gnutls_certificate_allocate_credentials(&cr->cred);
+  if (r < 0) {
+    snprintf(msg, len, "can't allocate credentials: %s", gnutls_strerror(r));
+    goto fail;
+  }
+  r = gnutls_certificate_set_x509_key_mem2(cr->cred, &cert, &key, GNUTLS_X509_FMT_PEM,
+                                           NULL, 0);
+  if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
+    snprintf(msg, len, "ssl-key-file %s does not match the certificate in "
+             "ssl-certificate-file %s", ts->key_file, ts->cert_file);
+    goto fail;
+  }
+  if (r < 0) {
+    snprintf(msg, len, "can't use ssl-certificate-file %s with ssl-key-file %s "
+             "(PEM expected): %s", ts->cert_file, ts->key_file, gnutls_strerror(r));
+    goto fail;
+  }
+  if (ca.data != NULL) {
+    r = gnutls_certificate_set_x509_trust_mem(cr->cred, &ca, GNUTLS_X509_FMT_PEM);
+    if (r < 0) {
+      snprintf(msg, len, "ssl-ca-file %s: %s", ts->ca_file, gnutls_strerror(r));
+      goto fail;
+    }
+  }
+  r = gnutls_priority_init(&cr->prio, ts->priorities, &errpos);
+  if (r < 0) {
+    cr->prio = NULL;
+    snprintf(msg, len, "ssl-priorities \"%s\": %s%s%.40s%s", ts->priorities,
+             gnutls_strerror(r), errpos ? " at `" : "", errpos ? errpos : "",
+             errpos ? "'" : "");
+    goto fail;
+  }
+  datum_free(&cert, false);
+  datum_free(&key, true);
+  datum_free(&ca, false);
+  cr->id = creds_id(ts, &cr->id_len);
+  return cr;
+
+fail:
+  datum_free(&cert, false);
+  datum_free(&key, true);
+  datum_free(&ca, false);
+  creds_free(cr);
+  return NULL;
+}
+
+static struct tls_creds *cache_find(struct tls_creds *list, const struct tls_settings *ts)
+{
+  size_t len;
+  char *id = creds_id(ts, &len);
+  struct tls_creds *cr;
+
+  for (cr = list; cr != NULL; cr = cr->next)
+    if (cr->id_len == len && memcmp(cr->id, id, len) == 0)
+      break;
+  free(id);
+  return cr;
+}
+
+/* Check one setting; on success keep its credentials in *list. */
+static int check_one(const struct conf *c, const struct conf_server *srv,
+                     struct tls_creds **list, FILE *err)
+{
+  struct tls_settings ts;
+  struct tls_creds *cr;
+  char msg[1024], w[600];
+
+  tls_settings_for(c, srv, &ts);
+  if (ts.mode == CONF_TLS_NO || cache_find(*list, &ts) != NULL)
+    return 0;
+  cr = creds_load(c, &ts, msg, sizeof msg);
+  if (cr == NULL) {
+    where(srv, w, sizeof w);
+    fprintf(err, "pop3d: %s: %s\n", w, msg);
+    return 1;
+  }
+  cr->next = *list;
+  *list = cr;
+  return 0;
+}
+
+int tls_conf_check(const struct conf *c, FILE *err)
+{
+  struct tls_creds *list = NULL;
+  int n = 0;
+
+  if (c->mode != CONF_MODE_DAEMON || c->nservers == 0)
+    n += check_one(c, NULL, &list, err);
+  for (size_t i = 0; c->mode == CONF_MODE_DAEMON && i < c->nservers; i++)
+    n += check_one(c, &c->servers[i], &list, err);
+  /* A configuration with errors is not used (a reload keeps the running one): nor are
+   * its credentials. */
+  if (n > 0) {
+    struct tls_creds *keep = creds_cache;
+    creds_cache = list;
+    list = keep;
+  }
+  while (creds_cache != NULL) {
+    struct tls_creds *next = creds_cache->next;
+    creds_free(creds_cache);
+    creds_cache = next;
+  }
+  creds_cache = list;
+  return n;
+}
+
+struct tls_creds *tls_creds_get(const struct conf *c, const struct tls_settings *ts,
+                                const char **error_r)
+{
+  static char msg[1024];
+  struct tls_creds *cr = cache_find(creds_cache, ts);
+
+  if (cr != NULL)
+    return cr;
+  cr = creds_load(c, ts, msg, sizeof msg);
+  if (cr == NULL) {
+    *error_r = msg;
+    return NULL;
+  }
+  cr->next = creds_cache;
+  creds_cache = cr;
+  return cr;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* The connection                                                                     */
+
+struct tls_conn {
+  gnutls_session_t session;
+  int rfd, wfd;
+  int last_error;           /* GnuTLS error code of the last failure */
+};
+
+/* The transport callbacks use read(2)/writev(2), not recv/send: inetd may hand us
+ * pipes as well as sockets. */
+static ssize_t pull(gnutls_transport_ptr_t ptr, void *buf, size_t n)
+{
+  return read((int)(intptr_t)ptr, buf, n);
+}
+
+static ssize_t vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+  return writev((int)(intptr_t)ptr, (const struct iovec *)iov, iovcnt);
+}
+
+static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+  struct pollfd p = { .fd = (int)(intptr_t)ptr, .events = POLLIN };
+
+  /* The fds are non-blocking and transport.c does the waiting: never block here. */
+  (void)ms;
+  return poll(&p, 1, 0);
+}
+
+struct tls_conn *tls_conn_new(const struct tls_creds *cr, int rfd, int wfd,
+                              const char **error_r)
+{
+  struct tls_conn *c = util_xcalloc(1, sizeof *c);
+  int r;
+
+  c->rfd = rfd;
+  c->wfd = wfd;
+  r = gnutls_init(&c->session, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+  if (r < 0) {
+    *error_r = gnutls_strerror(r);
+    free(c);
+    return NULL;
+  }
+  if ((r = gnutls_priority_set(c->session, cr->prio)) < 0 ||
+      (r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, cr->cred)) < 0) {
+    *error_r = gnutls_strerror(r);
+    gnutls_deinit(c->session);
+    free(c);
+    return NULL;
+  }
+  gnutls_certificate_server_set_request(c->session, GNUTLS_CERT_IGNORE);
+  /* transport.c bounds the handshake with its own deadline. */
+  gnutls_handshake_set_timeout(c->session, 0);
+  gnutls_transport_set_int2(c->session, rfd, wfd);
+  gnutls_transport_set_pull_function(c->session, pull);
+  gnutls_transport_set_pull_timeout_function(c->session, pull_timeout);
+  gnutls_transport_set_vec_push_function(c->session, vec_push);
+  return c;
+}
+
+/* Map a GnuTLS result of a non-blocking call. */
+static int io_result(struct tls_conn *c, ssize_t r)
+{
+  if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+    return gnutls_record_get_direction(c->session) ? TLS_IO_WANT_WRITE : TLS_IO_WANT_READ;
+  if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR ||
+      r == GNUTLS_E_PUSH_ERROR) {
+    c->last_error = (int)r;
+    return TLS_IO_CLOSED;
+  }
+  c->last_error = (int)r;
+  return TLS_IO_FAILED;
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+  /* Warning alerts are skipped, but not forever. */
+  for (unsigned warnings = 0;; warnings++) {
+    int r = gnutls_handshake(c->session);
+
+    if (r == GNUTLS_E_SUCCESS)
+      return TLS_IO_DONE;
+    if (r < 0 && !gnutls_error_is_fatal(r) && r != GNUTLS_E_AGAIN &&
+        r != GNUTLS_E_INTERRUPTED && warnings < 16)
+      continue;
+    if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR ||
+        r == GNUTLS_E_PUSH_ERROR) {
+      c->last_error = r;
+      return TLS_IO_FAILED;   /* the client gave up mid-handshake */
+    }
+    return io_result(c, r);
+  }
+}
+
+ssize_t tls_conn_recv(struct tls_conn *c, void *buf, size_t n)
+{
+  for (;;) {
+    ssize_t r = gnutls_record_recv(c->session, buf, n);
+
+    if (r > 0)
+      return r;
+    if (r == 0)
+      return TLS_IO_CLOSED;
+    /* A TLS 1.2 renegotiation request (GNUTLS_E_REHANDSHAKE) is not a warning here: it
+     * ends the session, as nothing a POP3 client needs calls for one. */
+    if (r == GNUTLS_E_WARNING_ALERT_RECEIVED) {
+      if (gnutls_alert_get(c->session) == GNUTLS_A_CLOSE_NOTIFY)
+        return TLS_IO_CLOSED;
+      continue;
+    }
+    return io_result(c, r);
+  }
+}
+
+ssize_t tls_conn_send(struct tls_conn *c, const void *buf, size_t n)
+{
+  ssize_t r = gnutls_record_send(c->session, buf, n);
+
+  return r >= 0 ? r : io_result(c, r);
+}
+
+int tls_conn_bye(struct tls_conn *c)
+{
+  int r = gnutls_bye(c->session, GNUTLS_SHUT_WR);
+
+  return r == GNUTLS_E_SUCCESS ? TLS_IO_DONE : io_result(c, r);
+}
+
+const char *tls_conn_error(const struct tls_conn *c)
+{
+  return c->last_error ? gnutls_strerror(c->last_error) : "no error";
+}
+
+void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len)
+{
+  char *d = gnutls_session_get_desc(c->session);
+
+  snprintf(buf, len, "%s", d != NULL ? d : "?");
+  gnutls_free(d);
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+  if (c == NULL)
+    return;
+  gnutls_deinit(c->session);
+  free(c);
+}
+#endif

@@ -11,8 +11,13 @@
  */
 #include <config.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "params.h"
 #include "uidl.h"
@@ -115,4 +120,202 @@ void uidl_hash_final(const struct uidl_hash *h, uint64_t size, char out[71])
   a += b;
   b += a;
   snprintf(out, 71, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+/* ---- Dovecot's dovecot-uidlist ---- */
+
+/* Parse a decimal uint32 at *p (no sign, no leading junk); advances *p. */
+static bool dv_u32(const char **p, const char *e, uint32_t *out)
+{
+  const char *q = *p;
+  uint64_t v = 0;
+
+  if (q >= e || *q < '0' || *q > '9')
+    return false;
+  while (q < e && *q >= '0' && *q <= '9') {
+    v = v * 10 + (uint64_t)(*q - '0');
+    if (v > UINT32_MAX)
+      return false;
+    q++;
+  }
+  *p = q;
+  *out = (uint32_t)v;
+  return true;
+}
+
+static const char *dv_text;
+
+static int dv_cmp(const void *a, const void *b)
+{
+  const struct uidl_dovecot_entry *x = a, *y = b;
+  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+  int c = memcmp(dv_text + x->name, dv_text + y->name, n);
+
+  if (c != 0)
+    return c;
+  return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
+}
+
+/* One record line [p, e) of a version 1 or 3 file. */
+static bool dv_record(struct uidl_dovecot *d, int version, const char *p, const char *e,
+                      struct uidl_dovecot_entry *r)
+{
+  const char *name;
+
+  memset(r, 0, sizeof *r);
+  if (!dv_u32(&p, e, &r->uid) || r->uid == 0 || p >= e || *p != ' ')
+    return false;
+  p++;
+  if (version == 1) {
+    name = p;
+  } else {
+    /* Keys up to " :" (or a lone ":" when there are none). */
+    while (p < e && *p != ':') {
+      const char *k = p;
+      while (p < e && *p != ' ')
+        p++;
+      if (*k == 'P' && p - k > 1) {
+        r->pop3 = (uint32_t)(k + 1 - d->text);
+        r->pop3_len = (uint32_t)(p - k - 1);
+      }
+      if (p < e)
+        p++;
+    }
+    if (p >= e)
+      return false;
+    name = p + 1;
+  }
+  {
+    const char *colon = memchr(name, ':', (size_t)(e - name));
+    const char *ne = colon ? colon : e;
+    if (ne == name || memchr(name, '/', (size_t)(ne - name)) != NULL)
+      return false;
+    r->name = (uint32_t)(name - d->text);
+    r->name_len = (uint32_t)(ne - name);
+  }
+  if (r->pop3_len > 0 && !uidl_valid(d->text + r->pop3, r->pop3_len))
+    r->pop3_len = 0;
+  return true;
+}
+
+int uidl_dovecot_parse(struct uidl_dovecot *d, char *text, size_t len)
+{
+  const char *p = text, *e = text + len, *nl;
+  int version;
+  size_t cap = 0;
+
+  memset(d, 0, sizeof *d);
+  d->text = text;
+  if (len >= UINT32_MAX)
+    goto bad;
+  /* The header line. */
+  nl = memchr(p, '\n', len);
+  if (nl == NULL || nl - p < 3 || (p[0] != '1' && p[0] != '3') || p[1] != ' ')
+    goto bad;
+  version = p[0] - '0';
+  p += 2;
+  if (version == 1) {
+    if (!dv_u32(&p, nl, &d->uidvalidity))
+      goto bad;
+  } else {
+    while (p < nl) {
+      const char *k = p;
+      while (p < nl && *p != ' ')
+        p++;
+      if (*k == 'V') {
+        const char *q = k + 1;
+        if (!dv_u32(&q, p, &d->uidvalidity) || q != p)
+          goto bad;
+      }
+      if (p < nl)
+        p++;
+    }
+  }
+  if (d->uidvalidity == 0)
+    goto bad;
+  for (p = nl + 1; p < e; p = nl + 1) {
+    struct uidl_dovecot_entry r;
+    nl = memchr(p, '\n', (size_t)(e - p));
+    if (nl == NULL)
+      break;          /* a record being written: not there yet */
+    if (!dv_record(d, version, p, nl, &r))
+      continue;
+    if (d->n == cap) {
+      cap = cap ? cap * 2 : 256;
+      d->v = util_xreallocarray(d->v, cap, sizeof *d->v);
+    }
+    d->v[d->n++] = r;
+  }
+  dv_text = d->text;
+  if (d->n > 1)
+    qsort(d->v, d->n, sizeof *d->v, dv_cmp);
+  return 0;
+bad:
+  uidl_dovecot_free(d);
+  return -1;
+}
+
+int uidl_dovecot_load(struct uidl_dovecot *d, int dirfd)
+{
+  int fd = openat(dirfd, "dovecot-uidlist", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  char *text;
+  size_t got = 0;
+
+  memset(d, 0, sizeof *d);
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (uint64_t)st.st_size > PARAMS_DOVECOT_UIDLIST_MAX) {
+    close(fd);
+    return -1;
+  }
+  text = util_xmalloc((size_t)st.st_size + 1);
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  text[got] = '\0';
+  return uidl_dovecot_parse(d, text, got);
+}
+
+int uidl_dovecot_lookup(const struct uidl_dovecot *d, const char *base, size_t len,
+                         char out[71])
+{
+  size_t lo = 0, hi = d->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct uidl_dovecot_entry *r = &d->v[mid];
+    size_t n = r->name_len < len ? r->name_len : len;
+    int c = memcmp(d->text + r->name, base, n);
+    if (c == 0)
+      c = r->name_len < len ? -1 : r->name_len > len;
+    if (c == 0) {
+      if (r->pop3_len > 0) {
+        memcpy(out, d->text + r->pop3, r->pop3_len);
+        out[r->pop3_len] = '\0';
+        return UIDL_DOVECOT_POP3;
+      }
+      snprintf(out, 71, "%08X%08X", (unsigned)r->uid, (unsigned)d->uidvalidity);
+      return UIDL_DOVECOT_UID;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return UIDL_DOVECOT_NONE;
+}
+
+void uidl_dovecot_free(struct uidl_dovecot *d)
+{
+  free(d->v);
+  free(d->text);
+  memset(d, 0, sizeof *d);
 }

@@ -768,7 +768,8 @@ static void test_check(void)
     { "ldap { enable yes; };", 1, "ldap: `enable yes'" },
     { "gsasl { enable yes; };", 1, "gsasl: `enable yes'" },
     { "sql { host x; }; ldap { enable no; };", 0, NULL },
-    { "tls-mode required;", 0, NULL },
+    { "tls-mode required;", 1, "tls-mode needs a certificate and a key" },
+    { "tls { ssl-certificate-file /nonexistent/c.pem; }; tls-mode no;", 0, NULL },
   };
 
   for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {

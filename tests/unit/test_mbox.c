@@ -1065,7 +1065,7 @@ static void test_open_urls(void)
   {
     struct mailbox mb;
     const char *err;
-    ok(mailbox_open(&mb, "maildir:/x", &c, &err) == MAILBOX_PERM, "failed open");
+    ok(mailbox_open(&mb, "imap://x/y", &c, &err) == MAILBOX_PERM, "failed open");
     mailbox_close(&mb);   /* a failed open leaves a mailbox that can be closed */
     ok(1, "close after failed open");
   }

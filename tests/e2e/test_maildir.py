@@ -1,0 +1,199 @@
+"""Maildir and MH maildrops end to end: RETR/DELE/QUIT, UIDL stable across sessions and
+new/ -> cur/ moves, Dovecot's uidlist, [IN-USE], mail delivered during a session,
+autodetection, and a real client (poplib)."""
+import os
+
+from conftest import msg, wire
+
+MSGS = [msg(1), msg(2, ".leading dot\n..two dots\n.\nend\n"), msg(3, "crlf\r\nbody\r\n")]
+NAMES = ["1700000001.M1P1.host", "1700000002.M2P2.host", "1700000003.M3P3.host"]
+
+
+def chown_tree(site, path, user="alice"):
+    if not site.root:
+        return
+    for d, dirs, files in os.walk(path):
+        os.chown(d, site.uids[user], site.gid)
+        for f in files:
+            os.chown(os.path.join(d, f), site.uids[user], site.gid)
+
+
+def make_maildir(site, path, messages=(), names=NAMES, sub="new", user="alice"):
+    for s in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(path, s), mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    for name, m in zip(names, messages):
+        with open(os.path.join(path, sub, name), "wb") as f:
+            f.write(m.encode())
+    chown_tree(site, path, user)
+    return path
+
+
+def home(site, user="alice"):
+    return os.path.join(site.dir, "home", user)
+
+
+def uidl(s):
+    assert s.cmd("UIDL").startswith("+OK")
+    return [l.decode().split()[1] for l in s.multi()]
+
+
+def test_maildir_retr_dele_quit(site):
+    site.write_conf('mailbox { mailbox-type maildir; };')
+    md = make_maildir(site, site.mbox_path(), MSGS)
+    s = site.inetd()
+    assert s.login().startswith("+OK opened mailbox for alice")
+    sizes = [len(wire(m)) for m in MSGS]
+    assert s.cmd("STAT") == "+OK 3 %d" % sum(sizes)
+    assert s.cmd("LIST 2") == "+OK 2 %d" % sizes[1]
+    assert uidl(s) == NAMES
+    assert s.cmd("RETR 1") == "+OK %d octets" % sizes[0]
+    assert b"".join(s.multi()) == wire(MSGS[0])
+    assert s.cmd("RETR 2").startswith("+OK")
+    assert b"".join(s.multi()) == wire(MSGS[1])
+    assert s.cmd("TOP 3 0").startswith("+OK")
+    s.multi()
+    assert s.cmd("DELE 2") == "+OK Message 2 marked"
+    assert s.cmd("QUIT").startswith("+OK")
+    s.close()
+    assert s.returncode == 0
+    # RETR and TOP both mark a message seen (the session's "retrieved" flag).
+    assert os.listdir(os.path.join(md, "new")) == []
+    assert sorted(os.listdir(os.path.join(md, "cur"))) == [NAMES[0] + ":2,S",
+                                                           NAMES[2] + ":2,S"]
+
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert uidl(s) == [NAMES[0], NAMES[2]]     # stable across the new/ -> cur/ move
+    assert s.cmd("RETR 1").startswith("+OK")
+    assert b"".join(s.multi()) == wire(MSGS[0])
+    s.cmd("QUIT")
+    s.close()
+
+
+def test_maildir_session_without_quit_deletes_nothing(site):
+    site.write_conf('mailbox { mailbox-type maildir; };')
+    md = make_maildir(site, site.mbox_path(), MSGS)
+    s = site.inetd()
+    s.login()
+    assert s.cmd("DELE 1").startswith("+OK")
+    s.close()
+    assert len(os.listdir(os.path.join(md, "new"))) == 3
+
+
+def test_maildir_in_use(site):
+    site.write_conf('mailbox { mailbox-pattern "maildir:${home}/Maildir"; };')
+    make_maildir(site, os.path.join(home(site), "Maildir"), MSGS)
+    a = site.inetd()
+    assert a.login().startswith("+OK")
+    b = site.inetd()
+    assert b.login() == "-ERR [IN-USE] Mailbox in use"
+    b.close()
+    a.cmd("QUIT")
+    a.close()
+    c = site.inetd()
+    assert c.login().startswith("+OK")
+    c.cmd("QUIT")
+    c.close()
+
+
+def test_maildir_delivery_during_session(site):
+    site.write_conf('mailbox { mailbox-pattern "maildir:${home}/Maildir"; };')
+    md = make_maildir(site, os.path.join(home(site), "Maildir"), MSGS)
+    s = site.inetd()
+    s.login()
+    for i in (1, 2, 3):
+        assert s.cmd("DELE %d" % i).startswith("+OK")
+    with open(os.path.join(md, "new", "1800000000.M9P9.host"), "w") as f:
+        f.write(msg(9))
+    chown_tree(site, md)
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (3 messages deleted)"
+    s.close()
+    assert os.listdir(os.path.join(md, "new")) == ["1800000000.M9P9.host"]
+    s = site.inetd()
+    s.login()
+    assert s.cmd("STAT").startswith("+OK 1 ")
+    assert uidl(s) == ["1800000000.M9P9.host"]
+    s.cmd("QUIT")
+    s.close()
+
+
+def test_maildir_dovecot_uidlist(site):
+    """A maildrop last served by Dovecot (default pop3_uidl_format %08Xu%08Xv) keeps its
+    ids; a message Dovecot has not listed yet gets its base name."""
+    site.write_conf('mailbox { mailbox-type maildir; };')
+    md = make_maildir(site, site.mbox_path(), MSGS, sub="cur")
+    with open(os.path.join(md, "dovecot-uidlist"), "w") as f:
+        f.write("3 V1700000000 N12 G3085f01b7f11094c501100008c4a11c1\n"
+                "10 :%s:2,S\n11 W300 :%s\n" % (NAMES[0], NAMES[1]))
+    chown_tree(site, md)
+    s = site.inetd()
+    s.login()
+    assert uidl(s) == ["0000000A6553F100", "0000000B6553F100", NAMES[2]]
+    s.cmd("QUIT")
+    s.close()
+
+
+def test_maildir_autodetected(site):
+    """No mailbox-type: the spool entry is a directory with cur/ and new/."""
+    make_maildir(site, site.mbox_path(), MSGS)
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert s.cmd("STAT").startswith("+OK 3 ")
+    s.cmd("QUIT")
+    s.close()
+
+
+def test_maildir_poplib(site):
+    site.write_conf('mailbox { mailbox-pattern "maildir:${home}/Maildir"; };')
+    md = make_maildir(site, os.path.join(home(site), "Maildir"), MSGS)
+    p, proc = site.poplib_inetd()
+    p.user("alice")
+    p.pass_("alice-secret")
+    count, size = p.stat()
+    assert count == 3 and size == sum(len(wire(m)) for m in MSGS)
+    ids = [l.split()[1].decode() for l in p.uidl()[1]]
+    assert ids == NAMES
+    resp, lines, octets = p.retr(2)
+    assert b"\r\n".join(lines) + b"\r\n" == wire(MSGS[1])
+    p.dele(3)
+    p.quit()
+    proc.wait(timeout=20)
+    proc.stderr.close()
+    assert os.listdir(os.path.join(md, "new")) == [NAMES[0]]
+    assert os.listdir(os.path.join(md, "cur")) == [NAMES[1] + ":2,S"]
+
+
+def test_mh_session(site):
+    site.write_conf('mailbox { mailbox-pattern "mh:${home}/Mail/inbox"; };')
+    folder = os.path.join(home(site), "Mail", "inbox")
+    os.makedirs(folder)
+    for n, m in zip((1, 2, 10), MSGS):
+        with open(os.path.join(folder, str(n)), "w") as f:
+            f.write(m)
+    with open(os.path.join(folder, ",3"), "w") as f:
+        f.write(msg(4))
+    with open(os.path.join(folder, ".mh_sequences"), "w") as f:
+        f.write("unseen: 1-2 10\n")
+    chown_tree(site, os.path.join(home(site), "Mail"))
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert s.cmd("STAT") == "+OK 3 %d" % sum(len(wire(m)) for m in MSGS)
+    first = uidl(s)
+    assert len(set(first)) == 3
+    assert s.cmd("RETR 3").startswith("+OK")
+    assert b"".join(s.multi()) == wire(MSGS[2])
+    assert s.cmd("DELE 1").startswith("+OK")
+    b = site.inetd()
+    assert b.login() == "-ERR [IN-USE] Mailbox in use"
+    b.close()
+    assert s.cmd("QUIT").startswith("+OK")
+    s.close()
+    assert sorted(os.listdir(folder)) == [",3", ".mh_sequences", "10", "2"]
+    with open(os.path.join(folder, ".mh_sequences")) as f:
+        assert f.read() == "unseen: 2\n"
+    s = site.inetd()
+    s.login()
+    assert uidl(s) == first[1:]
+    s.cmd("QUIT")
+    s.close()

@@ -11,7 +11,8 @@ nothing in /etc is touched (Dovecot runs with its own configuration file there).
 What is measured (DESIGN.md section 6):
   sessions/s    connect, USER, PASS, STAT, QUIT; 8 clients at once, distinct users
   retr MB/s     one session RETRieving every message of a ~200 MB mbox
-  open s        PASS to +OK of STAT on a 50,000-message mbox: first and next session
+  open s        PASS to the end of UIDL on a 50,000-message mbox: first and next session
+  maildir s     the same on a 50,000-message Maildir
   idle PSS      memory of an idle authenticated session process (KiB)
   quit s        QUIT after DELE of 5,000 of 10,000 messages
 """
@@ -66,6 +67,18 @@ def write_mbox(path, count, body_lines, uid, gid):
     os.chown(path, uid, gid)
     os.chmod(path, 0o600)
 
+def write_maildir(path, count, body_lines, uid, gid):
+    for d in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(path, d))
+    for i in range(count):
+        name = os.path.join(path, "cur", "%d.M%dP1.bench:2,S" % (1700000000 + i, i))
+        with open(name, "w") as f:
+            f.write(message(i, body_lines).split("\n", 1)[1])   # no From_ line
+    for root, dirs, files in os.walk(path):
+        os.chown(root, uid, gid)
+        for f in files:
+            os.chown(os.path.join(root, f), uid, gid)
+
 class Client:
     def __init__(self, port):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=120)
@@ -105,7 +118,7 @@ class Site:
         pw = pwd.getpwnam("nobody")
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
         self.hash = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_SHA512))
-        self.users = ["u%d" % i for i in range(NUSERS)] + ["big", "many", "dele"]
+        self.users = ["u%d" % i for i in range(NUSERS)] + ["big", "many", "dele", "mdir"]
         self.domains = os.path.join(root, "domains")
         os.makedirs(self.domains)
         lines = []
@@ -119,8 +132,9 @@ class Site:
         # Dovecot's passwd-file: user@domain names, same hash.
         with open(os.path.join(root, "dovecot-users"), "w") as f:
             for u in self.users:
-                f.write("%s@bench.test:%s:%d:%d::%s::\n" % (u, self.hash, self.uid, self.gid,
-                                                            self.home(u)))
+                extra = "userdb_mail=maildir:~/INBOX" if u == "mdir" else ""
+                f.write("%s@bench.test:%s:%d:%d::%s::%s\n" % (u, self.hash, self.uid, self.gid,
+                                                              self.home(u), extra))
 
     def home(self, u):
         return os.path.join(self.root, "home", u)
@@ -134,6 +148,7 @@ class Site:
         big = 2100 if not quick else 300
         write_mbox(self.inbox("big"), big, 1200, self.uid, self.gid)         # ~200 MB
         write_mbox(self.inbox("many"), 50000 if not quick else 5000, 40, self.uid, self.gid)
+        write_maildir(self.inbox("mdir"), 50000 if not quick else 5000, 40, self.uid, self.gid)
         self.refill_dele(quick)
 
     def refill_dele(self, quick):
@@ -319,14 +334,16 @@ def bench_retr(srv):
     c.close()
     return total / elapsed / 1e6
 
-def bench_open(srv):
+def bench_open(srv, user):
+    """PASS to the end of the UIDL listing: open (scan or index) plus ids."""
     times = []
     for _ in range(2):
         c = Client(srv.port)
-        c.cmd("USER many" + srv.login_suffix)
+        c.cmd("USER " + user + srv.login_suffix)
         t0 = time.monotonic()
         c.cmd("PASS " + PASSWORD)
-        c.cmd("STAT")
+        c.cmd("UIDL")
+        c.multi_bytes()
         times.append(time.monotonic() - t0)
         c.cmd("QUIT")
         c.close()
@@ -397,7 +414,8 @@ def main():
         try:
             r["sessions/s"], r["session errors"] = bench_sessions(srv, args.seconds)
             r["retr MB/s"] = bench_retr(srv)
-            r["open first s"], r["open next s"] = bench_open(srv)
+            r["open first s"], r["open next s"] = bench_open(srv, "many")
+            r["maildir first s"], r["maildir next s"] = bench_open(srv, "mdir")
             r["idle PSS KiB"] = bench_pss(srv)
             r["quit s"] = bench_quit(srv, site, args.quick)
         except Exception as e:   # a peer that fails a measure is reported, not fatal
@@ -407,7 +425,8 @@ def main():
         results[srv.name] = r
         print("%-10s %s" % (srv.name, ", ".join("%s=%s" % (k, ("%.3f" % v) if isinstance(v, float) else v)
                                               for k, v in r.items())), flush=True)
-    keys = ["sessions/s", "retr MB/s", "open first s", "open next s", "idle PSS KiB", "quit s"]
+    keys = ["sessions/s", "retr MB/s", "open first s", "open next s", "maildir first s",
+            "maildir next s", "idle PSS KiB", "quit s"]
     higher_better = {"sessions/s", "retr MB/s"}
     print("\n%-14s" % "measure" + "".join("%14s" % s.name for s in servers) +
           "".join("%18s" % ("pop3d/" + s.name) for s in servers if s.name != "pop3d"))

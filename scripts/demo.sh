@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 port=${PORT:-1110}
-scripts/deps.sh
+scripts/deps.sh --build
 ./bootstrap >/dev/null 2>&1 || ./bootstrap
 mkdir -p _build && cd _build
 [ -f Makefile ] || "$top/configure" >/dev/null

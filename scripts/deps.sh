@@ -1,10 +1,13 @@
 #!/bin/sh
 # Install what pop3d needs to build and to run its tests (Debian 12).
 set -e
-pkgs="build-essential autoconf automake libtool pkg-config texinfo
-  libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev
-  python3 python3-pytest python3-gdbm curl gnutls-bin fetchmail
-  libpam-wrapper libnss-wrapper libuid-wrapper"
+# --build: only what building and running pop3d needs (the demo); otherwise also what the
+# test suite needs: the cwrap libraries, real clients and the peers it compares with.
+build_pkgs="build-essential autoconf automake libtool pkg-config texinfo
+  libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev python3 curl"
+test_pkgs="python3-pytest python3-gdbm gnutls-bin fetchmail
+  libpam-wrapper libnss-wrapper libuid-wrapper dovecot-pop3d mailutils-pop3d"
+if [ "${1:-}" = "--build" ]; then pkgs=$build_pkgs; else pkgs="$build_pkgs $test_pkgs"; fi
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -302,7 +302,7 @@ int uidl_dovecot_lookup(const struct uidl_dovecot *d, const char *base, size_t l
         out[r->pop3_len] = '\0';
         return UIDL_DOVECOT_POP3;
       }
-      snprintf(out, 71, "%08X%08X", (unsigned)r->uid, (unsigned)d->uidvalidity);
+      snprintf(out, 71, "%08x%08x", (unsigned)r->uid, (unsigned)d->uidvalidity);  /* Dovecot prints %X in lower case */
       return UIDL_DOVECOT_UID;
     }
     if (c < 0)

@@ -129,7 +129,7 @@ def test_maildir_dovecot_uidlist(site):
     chown_tree(site, md)
     s = site.inetd()
     s.login()
-    assert uidl(s) == ["0000000A6553F100", "0000000B6553F100", NAMES[2]]
+    assert uidl(s) == ["0000000a6553f100", "0000000b6553f100", NAMES[2]]
     s.cmd("QUIT")
     s.close()
 

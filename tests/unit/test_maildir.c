@@ -236,15 +236,15 @@ static void test_dovecot_uidlist(void)
   is_int(d.n, 5, "v3 records (bad ones skipped, an unterminated one left out)");
   is_int(uidl_dovecot_lookup(&d, "1600000000.M1P1.host,S=100,W=104", 32, out),
          UIDL_DOVECOT_UID, "v3 lookup by base name");
-  is_str(out, "00000001499602D2", "%%08X%%08X of uid 1, uidvalidity 1234567890");
+  is_str(out, "00000001499602d2", "%%08x%%08x of uid 1, uidvalidity 1234567890");
   ok(uidl_dovecot_lookup(&d, "1600000001.M2P2.host", 20, out) == UIDL_DOVECOT_UID &&
-     strcmp(out, "00000002499602D2") == 0, "v3 record with keys");
+     strcmp(out, "00000002499602d2") == 0, "v3 record with keys");
   ok(uidl_dovecot_lookup(&d, "1600000002.M3P3.host", 20, out) == UIDL_DOVECOT_POP3 &&
      strcmp(out, "+legacy-id") == 0, "v3 P field is the POP3 id");
   ok(uidl_dovecot_lookup(&d, "1600000003.M4P4.host", 20, out) == UIDL_DOVECOT_UID,
      "invalid P field falls back to the UID");
   ok(uidl_dovecot_lookup(&d, "1600000009.last", 15, out) == UIDL_DOVECOT_UID &&
-     strcmp(out, "00000013499602D2") == 0, "uid 19 in hex");
+     strcmp(out, "00000013499602d2") == 0, "uid 19 in hex");
   ok(uidl_dovecot_lookup(&d, "1600000009.las", 14, out) == UIDL_DOVECOT_NONE &&
      uidl_dovecot_lookup(&d, "zero-uid", 8, out) == UIDL_DOVECOT_NONE &&
      uidl_dovecot_lookup(&d, "being-written", 13, out) == UIDL_DOVECOT_NONE,
@@ -254,7 +254,7 @@ static void test_dovecot_uidlist(void)
   ok(uidl_dovecot_parse(&d, util_xstrdup(v1), sizeof v1 - 1) == 0 && d.uidvalidity == 1000,
      "v1 parses");
   ok(uidl_dovecot_lookup(&d, "2.b.host", 8, out) == UIDL_DOVECOT_UID &&
-     strcmp(out, "00000002000003E8") == 0, "v1 lookup");
+     strcmp(out, "00000002000003e8") == 0, "v1 lookup");
   uidl_dovecot_free(&d);
 
   {
@@ -449,7 +449,7 @@ static void test_maildir_uidl_sources(void)
     ok(0, "open: %s", err);
     return;
   }
-  snprintf(name, sizeof name, "%08X%08X", 5u, 1700000000u);
+  snprintf(name, sizeof name, "%08x%08x", 5u, 1700000000u);
   is_str(mailbox_uid(&mb, 0), name, "Dovecot %%08Xu%%08Xv from dovecot-uidlist");
   is_str(mailbox_uid(&mb, 1), "mu-id", "X-UIDL wins over the uidlist UID");
   is_str(mailbox_uid(&mb, 2), "old-pop3-id", "uidlist P field");

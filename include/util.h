@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define WUR __attribute__((warn_unused_result))
 #define PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -50,6 +51,10 @@ int util_strncasecmp(const char *a, const char *b, size_t n);
 
 /* Write all of buf to fd, retrying on EINTR and short writes.  0 or -1. */
 int util_write_all(int fd, const void *buf, size_t n) WUR;
+
+/* Read exactly n bytes of fd at offset off, retrying on EINTR and short reads.  0, or -1
+ * on an error or when the file ends first. */
+int util_pread_all(int fd, void *buf, size_t n, off_t off) WUR;
 
 /* Monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);

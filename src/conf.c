@@ -1961,7 +1961,7 @@ static const struct stmt root_stmts[] = {
     .doc = "SQL authentication and authorization (not built into pop3d: use PAM)." },
   BLOCK("virtdomain", virtdomain_stmts, "Virtual domain authentication and authorization."),
   BLOCK("ldap", ldap_stmts, "LDAP configuration (not built into pop3d: use PAM)."),
-  BLOCK("gsasl", gsasl_stmts, "SASL configuration (pop3d implements no SASL)."),
+  BLOCK("gsasl", gsasl_stmts, "SASL configuration (accepted; AUTH is built in)."),
   { .name = "radius", .type = ST_ANYBLOCK, .hidden = true },
   BLOCK("tls-file-checks", tlsfc_stmts, "Configure safety checks for SSL key files."),
   BLOCK("auth", auth_stmts, "Authentication and authorization configuration."),
@@ -2416,11 +2416,8 @@ int conf_check(const struct conf *c, FILE *err)
           err);
     n++;
   }
-  if (c->gsasl_enabled) {
-    fputs("gsasl: `enable yes': SASL is not built into pop3d; use USER/PASS or APOP "
-          "with PAM instead\n", err);
-    n++;
-  }
+  /* gsasl { enable yes; } is accepted: AUTH (PLAIN, LOGIN, CRAM-MD5) is built in and
+   * always offered; the block's other statements have no effect. */
   /* TLS files, keys and priorities of the TLS modes in use (a preflight). */
   n += tls_conf_check(c, err);
   return n;

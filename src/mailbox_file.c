@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "expire.h"
 #include "mailbox.h"
 #include "mailbox_file.h"
 #include "uidl.h"
@@ -64,6 +66,11 @@ static void header_line_end(struct file_scan *s)
     return;
   }
   s->xuidl_open = false;
+  if (!s->hoverflow && fi->nmarks < MAILBOX_FILE_MARKS_MAX &&
+      n > sizeof EXPIRE_HEADER && util_strncasecmp(p, EXPIRE_HEADER ":", sizeof EXPIRE_HEADER) == 0 &&
+      expire_parse_mark(p + sizeof EXPIRE_HEADER, n - sizeof EXPIRE_HEADER,
+                        &fi->marks[fi->nmarks]))
+    fi->nmarks++;
   if (s->hoverflow || fi->xuidl_len > 0 || n < 7 || util_strncasecmp(p, "X-UIDL:", 7) != 0)
     return;
   {
@@ -256,4 +263,171 @@ int mailbox_file_sync_dir(int dirfd)
   if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
     return -1;
   return 0;
+}
+
+uint32_t mailbox_file_mark(const struct mailbox_file_info *fi, int64_t delivery,
+                           int64_t now)
+{
+  uint32_t best = 0;
+
+  for (size_t i = 0; i < fi->nmarks; i++) {
+    int64_t t = fi->marks[i];
+    if (expire_mark_trusted(t, delivery, now) && t <= (int64_t)UINT32_MAX &&
+        (best == 0 || (uint32_t)t < best))
+      best = (uint32_t)t;
+  }
+  return best;
+}
+
+static int copy_range(int in_fd, off_t from, off_t to, int out_fd, char *buf,
+                      const char **error_r)
+{
+  while (from < to) {
+    size_t want = (uint64_t)(to - from) < PARAMS_READ_BLOCK ? (size_t)(to - from)
+                                                            : PARAMS_READ_BLOCK;
+    ssize_t n = pread(in_fd, buf, want, from);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      *error_r = n < 0 ? "cannot read a message" : "message changed by another program";
+      return -1;
+    }
+    if (util_write_all(out_fd, buf, (size_t)n) < 0) {
+      *error_r = "cannot write a message";
+      return -1;
+    }
+    from += n;
+  }
+  return 0;
+}
+
+int mailbox_file_copy_with(int in_fd, off_t len, int out_fd,
+                           size_t (*mkins)(void *arg, const char *eol, char *buf,
+                                           size_t cap),
+                           void *arg, const char **error_r)
+{
+  char *buf = util_xmalloc(PARAMS_READ_BLOCK);
+  char ins[PARAMS_UIDL_MAX + 128];
+  off_t pos = 0, ls = 0, hdr_end = -1;
+  bool crlf = false, prev_cr = false, need_lf = false;
+  size_t il = 0;
+  struct stat st;
+  int ret = -1;
+
+  /* Where the header ends: the first empty line. */
+  while (pos < len && hdr_end < 0) {
+    size_t want = (uint64_t)(len - pos) < PARAMS_READ_BLOCK ? (size_t)(len - pos)
+                                                            : PARAMS_READ_BLOCK;
+    ssize_t n = pread(in_fd, buf, want, pos);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      *error_r = n < 0 ? "cannot read a message" : "message changed by another program";
+      goto out;
+    }
+    for (ssize_t k = 0; k < n; k++) {
+      off_t at = pos + k;
+      if (buf[k] == '\n') {
+        off_t ll = at - ls;
+        if (ll == 0 || (ll == 1 && prev_cr)) {
+          hdr_end = ls;
+          crlf = ll == 1;
+          break;
+        }
+        ls = at + 1;
+        prev_cr = false;
+      } else {
+        prev_cr = buf[k] == '\r';
+      }
+    }
+    pos += n;
+  }
+  if (hdr_end < 0) {
+    /* No body: the header runs to the end; its last line may lack its LF. */
+    char last = '\n';
+    if (len > 0 && pread(in_fd, &last, 1, len - 1) != 1) {
+      *error_r = "cannot read a message";
+      goto out;
+    }
+    need_lf = last != '\n';
+    hdr_end = len;
+  }
+  if (need_lf)
+    il = (size_t)snprintf(ins, sizeof ins, "%s", crlf ? "\r\n" : "\n");
+  il += mkins(arg, crlf ? "\r\n" : "\n", ins + il, sizeof ins - il);
+  if (copy_range(in_fd, 0, hdr_end, out_fd, buf, error_r) < 0)
+    goto out;
+  if (util_write_all(out_fd, ins, il) < 0) {
+    *error_r = "cannot write a message";
+    goto out;
+  }
+  if (copy_range(in_fd, hdr_end, len, out_fd, buf, error_r) < 0)
+    goto out;
+  if (fstat(in_fd, &st) == 0) {
+    struct timespec ts[2] = { st.st_atim, st.st_mtim };
+    (void)futimens(out_fd, ts);
+  }
+  if (fsync(out_fd) < 0) {
+    *error_r = "cannot sync a message";
+    goto out;
+  }
+  ret = 0;
+out:
+  free(buf);
+  return ret;
+}
+
+int mailbox_file_write_block(int src, const struct mailbox_range *r, int out_fd,
+                             char tag[17], const char **error_r)
+{
+  size_t len = (size_t)(r->end - r->from), got = 0, o = 0;
+  char *buf, id[71];
+  struct uidl_hash h;
+  const char *p, *e;
+  int ret = -1;
+
+  if (r->end < r->from || (uint64_t)(r->end - r->from) > PARAMS_BULLETIN_BYTES) {
+    *error_r = "bulletin too large";
+    return -1;
+  }
+  buf = util_xmalloc(len ? len : 1);
+  while (got < len) {
+    ssize_t n = pread(src, buf + got, len - got, r->from + (off_t)got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      *error_r = "cannot read the bulletin source";
+      goto out;
+    }
+    got += (size_t)n;
+  }
+  uidl_hash_init(&h);
+  uidl_hash_update(&h, buf, len);
+  uidl_hash_final(&h, len, id);
+  memcpy(tag, id, 16);
+  tag[16] = '\0';
+  p = memchr(buf, '\n', len);
+  p = p ? p + 1 : buf + len;
+  e = buf + len;
+  /* Unescape in place: o is where the next output byte goes. */
+  o = 0;
+  while (p < e) {
+    const char *nl = memchr(p, '\n', (size_t)(e - p));
+    const char *le = nl ? nl + 1 : e, *q = p;
+    while (q < le && *q == '>')
+      q++;
+    if (q > p && (size_t)(le - q) >= 5 && memcmp(q, "From ", 5) == 0)
+      p++;
+    memmove(buf + o, p, (size_t)(le - p));
+    o += (size_t)(le - p);
+    p = le;
+  }
+  if (util_write_all(out_fd, buf, o) < 0 || fsync(out_fd) < 0) {
+    *error_r = "cannot write a bulletin";
+    goto out;
+  }
+  ret = 0;
+out:
+  free(buf);
+  return ret;
 }

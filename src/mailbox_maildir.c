@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "expire.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_file.h"
@@ -145,6 +147,29 @@ static bool name_ok(const char *n)
   size_t len = strlen(n);
 
   return n[0] != '.' && len > 0 && len <= PARAMS_MAILDIR_NAME_MAX;
+}
+
+/* Does the info "2,FLAGS" of a name hold flag f? */
+static bool name_has_flag(const char *name, char f)
+{
+  const char *c = strchr(name, ':');
+
+  return c != NULL && c[1] == '2' && c[2] == ',' && strchr(c + 3, f) != NULL;
+}
+
+/* The delivery time of a message (what its expiry mark must not precede): the time
+ * prefix of its name ("1700000000.M1P2.host"), which the MDA writes and a sender
+ * can't; a name without one gives the file's mtime (kept when pop3d rewrites it). */
+static int64_t md_delivery(const char *name, const struct stat *st)
+{
+  uint64_t t = name_time(name);
+  const char *p = name;
+
+  while (*p >= '0' && *p <= '9')
+    p++;
+  if (p > name && *p == '.' && t > 0 && t <= (uint64_t)INT64_MAX)
+    return (int64_t)t;
+  return (int64_t)st->st_mtim.tv_sec;
 }
 
 /* Read the names of the regular files of one subdirectory into the table. */
@@ -382,7 +407,10 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
     m->size = fi.size;
     m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
     m->uid = uid;
-    m->flags = 0;
+    m->flags = name_has_flag(name, 'T') ? MAILBOX_MSG_STATUS_D : 0;
+    if (fi.xuidl_len > 0)
+      m->flags |= MAILBOX_MSG_XUIDL;
+    m->expire_mark = mailbox_file_mark(&fi, md_delivery(name, &st), (int64_t)time(NULL));
     pv->name[mb->count] = v[k].name;
     mb->count++;
     mb->total_size += fi.size;
@@ -513,18 +541,23 @@ static int rename_noreplace(int from_dir, const char *from, int to_dir, const ch
   return 0;
 }
 
-/* The name a retrieved message gets in cur/: its info "2,FLAGS" with S added (flags
- * stay in ASCII order, as the Maildir convention asks).  NULL when it has S already. */
-static char *seen_name(const char *name)
+/* The name a message gets in cur/: its info "2,FLAGS" with S added (when seen) and T
+ * removed (when undeleted); flags stay in ASCII order, as the Maildir convention asks.
+ * NULL when the name does not change. */
+static char *flags_name(const char *name, bool add_s, bool drop_t)
 {
   size_t blen = base_len(name);
   const char *info = name[blen] == ':' ? name + blen + 1 : NULL;
   char flags[64];
   size_t nf = 0;
-  bool have_s = false;
+  bool have_s = false, changed = false;
 
   if (info != NULL && info[0] == '2' && info[1] == ',') {
     for (const char *f = info + 2; *f && nf < sizeof flags - 2; f++) {
+      if (*f == 'T' && drop_t) {
+        changed = true;
+        continue;
+      }
       if (*f == 'S')
         have_s = true;
       flags[nf++] = *f;
@@ -532,9 +565,7 @@ static char *seen_name(const char *name)
   } else if (info != NULL) {
     return NULL;        /* an info we don't know: leave it alone */
   }
-  if (have_s)
-    return NULL;
-  {
+  if (add_s && !have_s) {
     size_t k = nf;
     while (k > 0 && (unsigned char)flags[k - 1] > 'S') {
       flags[k] = flags[k - 1];
@@ -542,9 +573,64 @@ static char *seen_name(const char *name)
     }
     flags[k] = 'S';
     nf++;
+    changed = true;
   }
+  if (!changed)
+    return NULL;
   flags[nf] = '\0';
   return util_xasprintf("%.*s:2,%s", (int)blen, name, flags);
+}
+
+static size_t md_mark_ins(void *arg, const char *eol, char *buf, size_t cap)
+{
+  const struct mailbox *mb = arg;
+  int n = snprintf(buf, cap, EXPIRE_HEADER ": %lld%s", (long long)mb->mark_time, eol);
+
+  return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* Add the expiry mark to message i: the new content is written into tmp/ and renamed
+ * over the message file, whose name (and so the message's id) stays; a crash leaves the
+ * old file or the new one.  0, or -1 with *error_r. */
+static int md_mark(struct mailbox *mb, int tmp_dir, size_t i, bool *touched,
+                   const char **error_r)
+{
+  struct maildir_priv *pv = mb->priv;
+  char tname[128];
+  int fd, out, r;
+  struct stat st;
+
+  if (md_msg_fd(mb, i, &fd, error_r) < 0)
+    return -1;
+  if (fstat(fd, &st) < 0) {
+    *error_r = "cannot examine a message";
+    return -1;
+  }
+  snprintf(tname, sizeof tname, "%lld.P%ldQ%zu.pop3d-mark", (long long)time(NULL),
+           (long)getpid(), i);
+  out = openat(tmp_dir, tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                   O_NOCTTY, st.st_mode & 0600 ? st.st_mode & 0777 : 0600);
+  if (out < 0) {
+    *error_r = "cannot create a file in tmp/";
+    return -1;
+  }
+  r = mailbox_file_copy_with(fd, mb->msgs[i].end, out, md_mark_ins, mb, error_r);
+  if (close(out) < 0 && r == 0) {
+    *error_r = "cannot write a message";
+    r = -1;
+  }
+  if (r == 0 && renameat(tmp_dir, tname, pv->sub[md_sub(pv, i)], md_name(pv, i)) < 0) {
+    *error_r = "cannot rename the marked message into place";
+    r = -1;
+  }
+  if (r < 0) {
+    (void)unlinkat(tmp_dir, tname, 0);
+    return -1;
+  }
+  touched[md_sub(pv, i)] = true;
+  close(pv->fd);
+  pv->fd = -1;
+  return 0;
 }
 
 static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
@@ -553,6 +639,7 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
   struct maildir_priv *pv = mb->priv;
   size_t ndel = 0, failed = 0;
   bool touched[2] = { false, false };
+  int tmp_dir = -1, st;
 
   *deleted_r = 0;
   if (pv == NULL)
@@ -583,11 +670,22 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
                 md_name(pv, i), strerror(e));
         failed++;
       }
-    } else if (f & MAILBOX_MSG_RETRIEVED) {
-      /* Seen: to cur/ with the S flag, as Mailutils and Dovecot do. */
+    } else {
+      bool undel = (f & MAILBOX_MSG_UNDELETE) && (f & MAILBOX_MSG_STATUS_D);
+      if (f & MAILBOX_MSG_MARK) {
+        const char *err = NULL;
+        if (tmp_dir < 0)
+          tmp_dir = mailbox_file_open_dir(pv->dirfd, "tmp", &st, &err);
+        if (tmp_dir < 0 || md_mark(mb, tmp_dir, i, touched, &err) < 0)
+          log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to %s: %s", mb->path,
+                  md_name(pv, i), err ? err : "?");
+      }
+      if (!(f & MAILBOX_MSG_RETRIEVED) && !undel)
+        continue;
+      /* Seen: to cur/ with the S flag, as Mailutils and Dovecot do; undeleted: no T. */
       for (int attempt = 0; attempt < 2; attempt++) {
         int sub = md_sub(pv, i);
-        char *to = seen_name(md_name(pv, i));
+        char *to = flags_name(md_name(pv, i), (f & MAILBOX_MSG_RETRIEVED) != 0, undel);
         int r;
         if (to == NULL && sub == SUB_CUR)
           break;
@@ -603,13 +701,15 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
         }
         if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0) {
           if (e != ENOENT)
-            log_msg(LOG_NOTICE, "%s: cannot mark %s seen: %s", mb->path, md_name(pv, i),
+            log_msg(LOG_NOTICE, "%s: cannot rename %s: %s", mb->path, md_name(pv, i),
                     strerror(e));
           break;
         }
       }
     }
   }
+  if (tmp_dir >= 0)
+    close(tmp_dir);
   for (int k = 0; k < 2; k++)
     if (touched[k] && mailbox_file_sync_dir(pv->sub[k]) < 0) {
       log_msg(LOG_ERR, "%s: cannot sync %s/: %s", mb->path, sub_names[k], strerror(errno));
@@ -623,6 +723,103 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
     return MAILBOX_TEMP;
   }
   return MAILBOX_OK;
+}
+
+/* Bulletins: each written into tmp/ and synced, then all renamed into new/.  Their
+ * names carry the block's tag (mailbox_file_write_block): a bulletin whose tag is in a
+ * name of the maildrop already was delivered by a session that stopped before it could
+ * record it, and is not delivered again.  A crash leaves each bulletin whole or absent. */
+static enum mailbox_status md_append(struct mailbox *mb, int src,
+                                     const struct mailbox_range *r, size_t n,
+                                     const char **error_r)
+{
+  struct maildir_priv *pv = mb->priv;
+  char host[128], **tnames = NULL, **names = NULL;
+  int tmp_dir, st = MAILBOX_TEMP;
+  enum mailbox_status ret = MAILBOX_TEMP;
+  size_t made = 0;
+  struct timespec now;
+
+  if (pv == NULL) {
+    *error_r = "mailbox not open";
+    return MAILBOX_TEMP;
+  }
+  if (clock_gettime(CLOCK_REALTIME, &now) < 0) {
+    *error_r = "no clock";
+    return MAILBOX_TEMP;
+  }
+  if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
+    strcpy(host, "localhost");
+  host[sizeof host - 1] = '\0';
+  for (char *h = host; *h; h++)
+    if (*h == '/' || *h == ':')
+      *h = '_';
+  tmp_dir = mailbox_file_open_dir(pv->dirfd, "tmp", &st, error_r);
+  if (tmp_dir < 0)
+    return (enum mailbox_status)st;
+  tnames = util_xcalloc(n ? n : 1, sizeof *tnames);
+  names = util_xcalloc(n ? n : 1, sizeof *names);
+  for (size_t k = 0; k < n; k++) {
+    char tag[17], *key;
+    bool there = false;
+    int fd;
+
+    tnames[k] = util_xasprintf("%lld.P%ldB%zu.pop3d-bulletin", (long long)now.tv_sec,
+                               (long)getpid(), k);
+    fd = openat(tmp_dir, tnames[k], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                        O_NOCTTY, 0600);
+    if (fd < 0) {
+      *error_r = "cannot create a file in tmp/";
+      goto out;
+    }
+    made = k + 1;
+    if (mailbox_file_write_block(src, &r[k], fd, tag, error_r) < 0) {
+      close(fd);
+      goto out;
+    }
+    if (close(fd) < 0) {
+      *error_r = "cannot write a bulletin";
+      goto out;
+    }
+    key = util_xasprintf("T%s.", tag);
+    for (size_t i = 0; i < mb->count && !there; i++)
+      there = strstr(md_name(pv, i), key) != NULL;
+    free(key);
+    if (there) {
+      log_msg(LOG_NOTICE, "%s: bulletin %zu of %zu is there already (an earlier session "
+              "stopped before recording it)", mb->path, k + 1, n);
+      continue;
+    }
+    /* Delivery order within a second: microseconds, then the rank. */
+    names[k] = util_xasprintf("%lld.M%06ldB%04zuT%s.%s", (long long)now.tv_sec,
+                              (long)(now.tv_nsec / 1000), k, tag, host);
+  }
+  for (size_t k = 0; k < n; k++) {
+    if (names[k] == NULL)
+      continue;
+    if (rename_noreplace(tmp_dir, tnames[k], pv->sub[SUB_NEW], names[k]) < 0) {
+      *error_r = "cannot move a bulletin into new/";
+      goto out;
+    }
+    free(tnames[k]);
+    tnames[k] = NULL;
+  }
+  if (mailbox_file_sync_dir(pv->sub[SUB_NEW]) < 0) {
+    *error_r = "cannot sync new/";
+    goto out;
+  }
+  ret = MAILBOX_OK;
+out:
+  for (size_t k = 0; k < n; k++) {
+    if (k < made && tnames[k] != NULL)
+      (void)unlinkat(tmp_dir, tnames[k], 0);
+    free(tnames[k]);
+    free(names[k]);
+  }
+  free(tnames);
+  free(names);
+  close(tmp_dir);
+  return ret;
 }
 
 static void md_close(struct mailbox *mb)
@@ -643,4 +840,5 @@ const struct mailbox_ops mailbox_maildir_ops = {
   .update = md_update,
   .close = md_close,
   .touch = md_touch,
+  .append = md_append,
 };

@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mailbox.h"
+#include "mbox_index.h"
 #include "params.h"
 #include "uidl.h"
 
@@ -45,6 +46,7 @@ struct mbox_priv {
   off_t *from;             /* per message: offset of its From_ line (its block start) */
   size_t cap;              /* capacity of mb->msgs and from */
   bool updated;            /* the maildrop was replaced by update() */
+  uint32_t future_mark;    /* earliest expiry mark ignored as in the future (mbox_index.h) */
 };
 
 /* Scanner state: the message being read and the line before.  The file is read in
@@ -185,10 +187,16 @@ static void scan_seed_header(struct mbox_scan *sc, const char *p, const char *le
     int64_t t;
     if (sc->delivery < 0 && !expire_from_line_time(sc->from_tail, sc->from_len, &sc->delivery))
       sc->delivery = 0;
-    if (expire_parse_mark(p + 19, len - 19, &t) &&
-        expire_mark_trusted(t, sc->delivery, sc->now) && t <= (int64_t)UINT32_MAX &&
+    if (!expire_parse_mark(p + 19, len - 19, &t))
+      return;
+    if (expire_mark_trusted(t, sc->delivery, sc->now) && t <= (int64_t)UINT32_MAX &&
         (sc->mark == 0 || (uint32_t)t < sc->mark))
       sc->mark = (uint32_t)t;
+    else if (t > sc->now && expire_mark_trusted(t, sc->delivery, t) &&
+             t <= (int64_t)UINT32_MAX &&
+             (sc->pv->future_mark == 0 || (uint32_t)t < sc->pv->future_mark))
+      /* Trusted once its time comes: an index of this scan is stale then. */
+      sc->pv->future_mark = (uint32_t)t;
   } else if (len > 7 && (p[0] == 'S' || p[0] == 's') &&
              util_strncasecmp(p, "Status:", 7) == 0 && memchr(p + 7, 'D', len - 7) != NULL) {
     sc->status_d = true;
@@ -369,35 +377,19 @@ static enum mailbox_status scan_piece(struct mbox_scan *sc, const char *p, size_
   return MAILBOX_OK;
 }
 
-/* Read up to want bytes at off; fewer only at the end of what was scanned. */
-static int scan_read(int fd, char *buf, size_t want, off_t off, size_t *got_r)
-{
-  size_t got = 0;
-
-  while (got < want) {
-    ssize_t n = pread(fd, buf + got, want - got, off + (off_t)got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    got += (size_t)n;
-  }
-  *got_r = got;
-  return 0;
-}
-
-
-static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv,
-                                        off_t size, const char **error_r)
+/* Scan [begin, size) and add its messages to the table; begin is 0 or the From_ line of
+ * a message after an empty line (the rest of a maildrop that grew). */
+static enum mailbox_status mbox_scan_range(struct mailbox *mb, struct mbox_priv *pv,
+                                           off_t begin, off_t size, const char **error_r)
 {
   struct mbox_scan sc;
   char *buf;
-  off_t base = 0, next = 0;   /* file offsets of buf[0] and of the next byte to read */
+  off_t base = begin, next = begin; /* file offsets of buf[0] and of the next byte to read */
   size_t have = 0;
   const char *p;
   enum mailbox_status st = MAILBOX_OK;
 
-  if (size == 0)
+  if (size <= begin)
     return MAILBOX_OK;
   buf = malloc(PARAMS_MBOX_SCAN_BLOCK);
   if (buf == NULL) {
@@ -408,6 +400,8 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
   sc.mb = mb;
   sc.pv = pv;
   sc.now = (int64_t)time(NULL);
+  sc.pending = begin > 0;
+  sc.pending_off = begin;
   p = buf;
   for (;;) {
     const char *e = buf + have, *nl;
@@ -435,14 +429,16 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
         size_t want = PARAMS_MBOX_SCAN_BLOCK - have;
         if ((uint64_t)(size - next) < want)
           want = (size_t)(size - next);
-        if (scan_read(pv->fd, buf + have, want, next, &got) < 0) {
+        if (util_pread_all(pv->fd, buf + have, want, next) < 0) {
           *error_r = "mailbox changed by another program";
           st = MAILBOX_TEMP;
           goto out;
         }
+        got = want;
       }
       have += got;
       next += (off_t)got;
+      mbox_index_stats.scanned_bytes += got;
       continue;
     }
     {
@@ -459,11 +455,94 @@ static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv
   }
   if (sc.cur)
     st = scan_finish(&sc, sc.pending ? sc.pending_off : size, error_r);
-  if (st == MAILBOX_OK && mailbox_unique_uids(mb, error_r) < 0)
-    st = MAILBOX_TEMP;
 out:
   free(buf);
   return st;
+}
+
+static enum mailbox_status mbox_scan_fd(struct mailbox *mb, struct mbox_priv *pv,
+                                        off_t size, const char **error_r)
+{
+  enum mailbox_status st = mbox_scan_range(mb, pv, 0, size, error_r);
+
+  if (st == MAILBOX_OK && mailbox_unique_uids(mb, error_r) < 0)
+    st = MAILBOX_TEMP;
+  return st;
+}
+
+static void mbox_reset_table(struct mailbox *mb, struct mbox_priv *pv)
+{
+  free(mb->msgs);
+  free(mb->uids);
+  free(pv->from);
+  mb->msgs = NULL;
+  mb->uids = NULL;
+  pv->from = NULL;
+  mb->count = mb->uids_len = mb->uids_cap = pv->cap = 0;
+  mb->total_size = 0;
+  pv->future_mark = 0;
+}
+
+/* Does the maildrop hold a From_ line at off? */
+static bool mbox_from_at(int fd, off_t off)
+{
+  char b[5];
+  ssize_t n;
+
+  do
+    n = pread(fd, b, sizeof b, off);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)sizeof b && memcmp(b, "From ", 5) == 0;
+}
+
+/* The table of the locked maildrop whose fstat is *fst: from its index when that is
+ * still true (all of it, or all but what was appended since), else by a full scan; the
+ * index is written anew after any scan.  Ends with mailbox_unique_uids. */
+static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
+                                     const struct stat *fst, const char **error_r)
+{
+  char *ipath = mbox_index_path(mb->path);
+  struct mbox_index_info info = { 0, 0 };
+  enum mbox_index_result ir = MBOX_INDEX_MISS;
+  enum mailbox_status st;
+  off_t begin = 0;
+
+  if (ipath != NULL)
+    ir = mbox_index_load(ipath, pv->fd, fst, mb, &pv->from, &info, (int64_t)time(NULL));
+  if (ir != MBOX_INDEX_MISS) {
+    pv->cap = mb->count;
+    pv->future_mark = info.future_mark;
+  }
+  if (ir == MBOX_INDEX_GREW) {
+    /* Mail was appended: the last message may go on in the new bytes, so it is scanned
+     * again from its From_ line; a maildrop whose only message has none (text before
+     * the first From_ line) is scanned whole. */
+    size_t last = mb->count - 1;
+    if (mb->count == 0 || pv->from[last] == mb->msgs[last].start ||
+        !mbox_from_at(pv->fd, pv->from[last])) {
+      mbox_reset_table(mb, pv);
+    } else {
+      begin = pv->from[last];
+      mb->total_size -= mb->msgs[last].size;
+      mb->uids_len = mb->msgs[last].uid;
+      mb->count = last;
+    }
+  }
+  if (ir != MBOX_INDEX_HIT) {
+    st = mbox_scan_range(mb, pv, begin, fst->st_size, error_r);
+    if (st != MAILBOX_OK) {
+      free(ipath);
+      return st;
+    }
+    info.scanned_end = fst->st_size;
+    info.future_mark = pv->future_mark;
+    if (ipath != NULL && fst->st_size > 0)
+      (void)mbox_index_write(ipath, pv->fd, fst, mb, pv->from, &info);
+  }
+  free(ipath);
+  if (mailbox_unique_uids(mb, error_r) < 0)
+    return MAILBOX_TEMP;
+  return MAILBOX_OK;
 }
 
 static void mbox_free_priv(struct mailbox *mb)
@@ -578,7 +657,7 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
   pv->gid = st_fd.st_gid;
   pv->uid = st_fd.st_uid;
   pv->scanned_end = st_fd.st_size;
-  st = mbox_scan_fd(mb, pv, st_fd.st_size, error_r);
+  st = mbox_load(mb, pv, &st_fd, error_r);
   if (st != MAILBOX_OK)
     goto fail;
   return MAILBOX_OK;

@@ -17,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "expire.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_file.h"
@@ -192,7 +194,9 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
     m->size = fi.size;
     m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
     m->uid = uid;
-    m->flags = 0;
+    m->flags = fi.xuidl_len > 0 ? MAILBOX_MSG_XUIDL : 0;
+    /* The delivery time is the file's mtime (pop3d keeps it when it adds a mark). */
+    m->expire_mark = mailbox_file_mark(&fi, (int64_t)st.st_mtim.tv_sec, (int64_t)time(NULL));
     pv->num[mb->count] = v[k];
     mb->count++;
     mb->total_size += fi.size;
@@ -482,12 +486,79 @@ out:
   free(out);
 }
 
+struct mh_ins {
+  const struct mailbox *mb;
+  size_t i;
+};
+
+/* The expiry mark, and the id when it is the content hash (the new header would change
+ * it) rather than the message's own X-UIDL. */
+static size_t mh_mark_ins(void *arg, const char *eol, char *buf, size_t cap)
+{
+  const struct mh_ins *a = arg;
+  const struct mailbox *mb = a->mb;
+  int n = snprintf(buf, cap, EXPIRE_HEADER ": %lld%s", (long long)mb->mark_time, eol), k = 0;
+
+  if (n < 0 || (size_t)n >= cap)
+    return 0;
+  if (!(mb->msgs[a->i].flags & MAILBOX_MSG_XUIDL)) {
+    k = snprintf(buf + n, cap - (size_t)n, "X-UIDL: %s%s", mailbox_uid(mb, a->i), eol);
+    if (k < 0 || (size_t)k >= cap - (size_t)n)
+      return 0;
+  }
+  return (size_t)n + (size_t)k;
+}
+
+/* Add the expiry mark to message i: a temporary dot file in the folder (not a message
+ * to MH), renamed over the message; a crash leaves the old file or the new one. */
+static int mh_mark(struct mailbox *mb, size_t i, const char **error_r)
+{
+  struct mh_priv *pv = mb->priv;
+  struct mh_ins a = { mb, i };
+  char tname[64], name[16];
+  struct stat st;
+  int fd, out, r;
+
+  if (mh_msg_fd(mb, i, &fd, error_r) < 0)
+    return -1;
+  if (fstat(fd, &st) < 0) {
+    *error_r = "cannot examine a message";
+    return -1;
+  }
+  snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
+  snprintf(tname, sizeof tname, ".pop3d-mark.%ld.%zu", (long)getpid(), i);
+  (void)unlinkat(pv->dirfd, tname, 0);
+  out = openat(pv->dirfd, tname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                     O_NOCTTY, 0600);
+  if (out < 0) {
+    *error_r = "cannot create a temporary file in the folder";
+    return -1;
+  }
+  r = mailbox_file_copy_with(fd, mb->msgs[i].end, out, mh_mark_ins, &a, error_r);
+  if (r == 0)
+    (void)fchmod(out, st.st_mode & 0777);
+  if (close(out) < 0 && r == 0) {
+    *error_r = "cannot write a message";
+    r = -1;
+  }
+  if (r == 0 && renameat(pv->dirfd, tname, pv->dirfd, name) < 0) {
+    *error_r = "cannot rename the marked message into place";
+    r = -1;
+  }
+  if (r < 0)
+    (void)unlinkat(pv->dirfd, tname, 0);
+  close(pv->fd);
+  pv->fd = -1;
+  return r;
+}
+
 static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
                                      const char **error_r)
 {
   struct mh_priv *pv = mb->priv;
   uint32_t *del = NULL, *seen = NULL;
   size_t ndel = 0, nseen = 0, failed = 0;
+  bool marked = false;
 
   *deleted_r = 0;
   if (pv == NULL)
@@ -509,11 +580,20 @@ static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
                 strerror(errno));
         failed++;
       }
-    } else if (mb->msgs[i].flags & MAILBOX_MSG_RETRIEVED) {
-      seen[nseen++] = pv->num[i];
+    } else {
+      if (mb->msgs[i].flags & MAILBOX_MSG_MARK) {
+        const char *err = NULL;
+        if (mh_mark(mb, i, &err) < 0)
+          log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to message %u: %s", mb->path,
+                  (unsigned)pv->num[i], err ? err : "?");
+        else
+          marked = true;
+      }
+      if (mb->msgs[i].flags & MAILBOX_MSG_RETRIEVED)
+        seen[nseen++] = pv->num[i];
     }
   }
-  if (ndel > 0 && mailbox_file_sync_dir(pv->dirfd) < 0) {
+  if ((ndel > 0 || marked) && mailbox_file_sync_dir(pv->dirfd) < 0) {
     log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
     *error_r = "cannot sync the folder";
     *deleted_r = ndel;
@@ -531,6 +611,128 @@ static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
     return MAILBOX_TEMP;
   }
   return MAILBOX_OK;
+}
+
+/* The highest message number in the folder now (other programs may have added some). */
+static int mh_last(int dirfd, uint32_t *last_r)
+{
+  int fd = dup(dirfd);
+  DIR *d;
+  struct dirent *de;
+
+  *last_r = 0;
+  if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  rewinddir(d);
+  while ((errno = 0, de = readdir(d)) != NULL) {
+    uint32_t num;
+    if (mh_number(de->d_name, &num) && num > *last_r)
+      *last_r = num;
+  }
+  if (errno != 0) {
+    closedir(d);
+    return -1;
+  }
+  closedir(d);
+  return 0;
+}
+
+/* Bulletins: each written to a temporary dot file of the folder and synced, then all
+ * linked to the next free numbers.  A bulletin whose content id equals one of the
+ * folder's ids was delivered by a session that stopped before recording it, and is not
+ * delivered again.  A crash leaves each bulletin whole or absent. */
+static enum mailbox_status mh_append(struct mailbox *mb, int src,
+                                     const struct mailbox_range *r, size_t n,
+                                     const char **error_r)
+{
+  struct mh_priv *pv = mb->priv;
+  char **tnames;
+  bool *skip;
+  size_t made = 0;
+  uint32_t last;
+  enum mailbox_status ret = MAILBOX_TEMP;
+
+  if (pv == NULL) {
+    *error_r = "no folder";
+    return MAILBOX_TEMP;
+  }
+  tnames = util_xcalloc(n ? n : 1, sizeof *tnames);
+  skip = util_xcalloc(n ? n : 1, sizeof *skip);
+  for (size_t k = 0; k < n; k++) {
+    char tag[17];
+    struct mailbox_file_info fi;
+    struct stat st;
+    int fd;
+
+    tnames[k] = util_xasprintf(".pop3d-bulletin.%ld.%zu", (long)getpid(), k);
+    (void)unlinkat(pv->dirfd, tnames[k], 0);
+    fd = openat(pv->dirfd, tnames[k], O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                          O_NOCTTY, 0600);
+    if (fd < 0) {
+      *error_r = "cannot create a temporary file in the folder";
+      goto out;
+    }
+    made = k + 1;
+    if (mailbox_file_write_block(src, &r[k], fd, tag, error_r) < 0 || fstat(fd, &st) < 0 ||
+        mailbox_file_scan(fd, st.st_size, false, &fi, error_r) < 0) {
+      close(fd);
+      goto out;
+    }
+    if (close(fd) < 0) {
+      *error_r = "cannot write a bulletin";
+      goto out;
+    }
+    for (size_t i = 0; i < mb->count && !skip[k]; i++) {
+      const char *id = fi.xuidl_len > 0 ? fi.xuidl : fi.hash_id;
+      skip[k] = strcmp(mailbox_uid(mb, i), id) == 0;
+    }
+    if (skip[k])
+      log_msg(LOG_NOTICE, "%s: bulletin %zu of %zu is there already (an earlier session "
+              "stopped before recording it)", mb->path, k + 1, n);
+  }
+  if (mh_last(pv->dirfd, &last) < 0) {
+    *error_r = "cannot read the folder";
+    goto out;
+  }
+  for (size_t k = 0; k < n; k++) {
+    char name[16];
+    if (skip[k])
+      continue;
+    for (;;) {
+      if (last >= UINT32_MAX - 1) {
+        *error_r = "message numbers exhausted";
+        goto out;
+      }
+      snprintf(name, sizeof name, "%u", (unsigned)++last);
+      /* link: never over a message another program has just added. */
+      if (linkat(pv->dirfd, tnames[k], pv->dirfd, name, 0) == 0)
+        break;
+      if (errno != EEXIST) {
+        *error_r = "cannot add a bulletin to the folder";
+        goto out;
+      }
+    }
+    (void)unlinkat(pv->dirfd, tnames[k], 0);
+    free(tnames[k]);
+    tnames[k] = NULL;
+  }
+  if (mailbox_file_sync_dir(pv->dirfd) < 0) {
+    *error_r = "cannot sync the folder";
+    goto out;
+  }
+  ret = MAILBOX_OK;
+out:
+  for (size_t k = 0; k < n; k++) {
+    if (k < made && tnames[k] != NULL)
+      (void)unlinkat(pv->dirfd, tnames[k], 0);
+    free(tnames[k]);
+  }
+  free(tnames);
+  free(skip);
+  return ret;
 }
 
 static void mh_close(struct mailbox *mb)
@@ -551,4 +753,5 @@ const struct mailbox_ops mailbox_mh_ops = {
   .update = mh_update,
   .close = mh_close,
   .touch = mh_touch,
+  .append = mh_append,
 };

@@ -197,6 +197,23 @@ int util_write_all(int fd, const void *buf, size_t n)
   return 0;
 }
 
+int util_pread_all(int fd, void *buf, size_t n, off_t off)
+{
+  char *p = buf;
+
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    p += r;
+    off += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
 uint64_t util_now_ms(void)
 {
   struct timespec ts;

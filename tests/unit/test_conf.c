@@ -766,7 +766,7 @@ static void test_check(void)
     { "auth { authentication radius:gsasl; };", 2, "module `radius'" },
     { "auth { authentication sql; authorization sql; };", 1, "module `sql'" },
     { "ldap { enable yes; };", 1, "ldap: `enable yes'" },
-    { "gsasl { enable yes; };", 1, "gsasl: `enable yes'" },
+    { "gsasl { enable yes; };", 0, NULL },
     { "sql { host x; }; ldap { enable no; };", 0, NULL },
     { "tls-mode required;", 1, "tls-mode needs a certificate and a key" },
     { "tls { ssl-certificate-file /nonexistent/c.pem; }; tls-mode no;", 0, NULL },

@@ -77,8 +77,10 @@ static char *full_scan(void)
   char *s;
 
   unlink(index_path);
+  free(index_path);
   s = snapshot();
   unlink(index_path);
+  free(index_path);
   return s;
 }
 
@@ -124,6 +126,7 @@ static const char more_mail[] =
 static void fresh_mbox(void)
 {
   unlink(index_path);
+  free(index_path);
   write_file(mbox_path, base_mbox, sizeof base_mbox - 1, O_TRUNC);
 }
 
@@ -258,6 +261,7 @@ static void check_corrupt(const char *what, const char *data, size_t len, const 
   unsigned long misses = mbox_index_stats.misses;
 
   unlink(index_path);
+  free(index_path);
   write_file(index_path, data, len, O_TRUNC);
   got = snapshot();
   is_int(mbox_index_stats.misses - misses, 1, "%s: not trusted", what);
@@ -323,6 +327,7 @@ static void test_corrupt(void)
     free(got);
   }
   unlink(index_path);
+  free(index_path);
   free(bad);
   free(good);
   free(ref);
@@ -395,7 +400,11 @@ int main(void)
     die("mkdtemp");
   snprintf(mbox_path, sizeof mbox_path, "%s/user", tmpdir);
   index_path = mbox_index_path(mbox_path);
-  is_str(index_path, util_xasprintf("%s/.user.pop3d-index", tmpdir), "index path");
+  {
+    char *want = util_xasprintf("%s/.user.pop3d-index", tmpdir);
+    is_str(index_path, want, "index path");
+    free(want);
+  }
 
   test_hit();
   test_grew();
@@ -405,6 +414,7 @@ int main(void)
   test_big();
 
   unlink(index_path);
+  free(index_path);
   unlink(mbox_path);
   rmdir(tmpdir);
   return tap_done();

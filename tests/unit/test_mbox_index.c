@@ -261,7 +261,6 @@ static void check_corrupt(const char *what, const char *data, size_t len, const 
   unsigned long misses = mbox_index_stats.misses;
 
   unlink(index_path);
-  free(index_path);
   write_file(index_path, data, len, O_TRUNC);
   got = snapshot();
   is_int(mbox_index_stats.misses - misses, 1, "%s: not trusted", what);

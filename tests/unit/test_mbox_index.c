@@ -77,10 +77,8 @@ static char *full_scan(void)
   char *s;
 
   unlink(index_path);
-  free(index_path);
   s = snapshot();
   unlink(index_path);
-  free(index_path);
   return s;
 }
 
@@ -126,7 +124,6 @@ static const char more_mail[] =
 static void fresh_mbox(void)
 {
   unlink(index_path);
-  free(index_path);
   write_file(mbox_path, base_mbox, sizeof base_mbox - 1, O_TRUNC);
 }
 
@@ -326,7 +323,6 @@ static void test_corrupt(void)
     free(got);
   }
   unlink(index_path);
-  free(index_path);
   free(bad);
   free(good);
   free(ref);

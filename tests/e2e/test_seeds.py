@@ -186,6 +186,112 @@ def test_login_delay_concurrent_logins(delay_site):
     assert set(db_read(site.statdb)) == {b"alice"}
 
 
+GENERIC = "auth { authentication generic; authorization system; };"
+
+
+def add_users(site, names):
+    """More users for the site (passwd with crypt(3) hashes for the generic module, PAM
+    passdb, an mbox each); their password is their name reversed.  Many sessions at
+    once use the generic module: pam_wrapper's set-up races with itself."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crypt
+    with open(os.path.join(site.dir, "passwd"), "a") as pw, open(site.passdb, "a") as pd:
+        for i, u in enumerate(names):
+            uid = 2000 + i if site.root else os.getuid()
+            site.uids[u] = uid
+            h = os.path.join(site.dir, "home", u)
+            os.mkdir(h)
+            if site.root:
+                os.chown(h, uid, site.gid)
+            pw.write("%s:%s:%d:%d:%s:%s:/bin/sh\n" % (
+                u, crypt.crypt(u[::-1], crypt.mksalt(crypt.METHOD_SHA512)), uid, site.gid,
+                u, h))
+            pd.write("%s:%s:gnu-pop3d\n" % (u, u[::-1]))
+            site.write_mbox([msg(1)], user=u)
+
+
+@needs_gdbm
+def test_login_delay_many_children_no_lost_updates(site):
+    """The standalone listener with many children at once: 8 users log in 3 times each,
+    all at the same moment, on a database that already holds 300 other users.  Exactly
+    one login of each user gets in, every one of them is recorded, no other entry is
+    lost or changed, and the file stays a valid GDBM database."""
+    users = ["user%d" % i for i in range(8)]
+    add_users(site, users)
+    statdb = os.path.join(site.dir, "login.db")
+    others = {"other%03d" % i: 1000000000 + i for i in range(300)}
+    db_write(statdb, others)
+    # The listener's configuration with the generic module instead of PAM.
+    write_conf = site.write_conf
+    site.write_conf = lambda extra="", auth=GENERIC: write_conf(extra, auth)
+    _, port = site.daemon(max_children=40,
+                          extra_conf='login-delay 60; stat-file "%s";' % statdb)
+    sessions = [(u, site.connect(port)) for u in users for _ in range(3)]
+    for u, s in sessions:
+        s.send("USER %s\r\n" % u)
+    for u, s in sessions:
+        assert s.line().startswith("+OK")
+    t0 = time.monotonic()
+    for u, s in sessions:
+        s.send("PASS %s\r\n" % u[::-1])
+    replies = [(u, s.line()) for u, s in sessions]
+    assert time.monotonic() - t0 < 20
+    for u in users:
+        mine = [r for v, r in replies if v == u]
+        assert sum(r.startswith("+OK opened mailbox") for r in mine) == 1, (u, mine)
+        assert all(r.startswith("+OK") or r == REFUSAL for r in mine), (u, mine)
+    for _, s in sessions:
+        s.cmd("QUIT")
+        s.close()
+    got = db_read(statdb)
+    now = int(time.time())
+    for k, v in others.items():
+        assert got[k.encode()] == str(v).encode()
+    for u in users:
+        assert abs(int(got[u.encode()]) - now) < 60
+    assert len(got) == len(others) + len(users)
+
+
+@needs_gdbm
+def test_login_delay_db_survives_killed_sessions(site):
+    """Sessions killed (SIGKILL) at whatever point of their update they have reached
+    leave the database whole: the other entries intact, each entry a number, and the
+    file usable by the next login."""
+    import signal
+    users = ["user%d" % i for i in range(8)]
+    add_users(site, users)
+    statdb = os.path.join(site.dir, "login.db")
+    others = {"other%03d" % i: 1000000000 + i for i in range(300)}
+    db_write(statdb, others)
+    site.write_conf('login-delay 60; stat-file "%s";' % statdb, auth=GENERIC)
+    sessions = [(u, site.inetd()) for u in users]
+    for u, s in sessions:
+        s.send("USER %s\r\nPASS %s\r\n" % (u, u[::-1]))
+    for k, (u, s) in enumerate(sessions):
+        if k % 2:
+            s.proc.send_signal(signal.SIGKILL)
+    for u, s in sessions:
+        s.close()
+    got = db_read(statdb)
+    for k, v in others.items():
+        assert got[k.encode()] == str(v).encode()
+    assert all(re.fullmatch(rb"[0-9]+", v) for v in got.values())
+    # The survivors were recorded; the database still works for everyone.
+    for k, u in enumerate(users):
+        if k % 2 == 0:
+            assert u.encode() in got
+    s = site.inetd()
+    assert s.login(users[0], users[0][::-1]) == REFUSAL
+    quit_ok(s)
+    with gdbm.open(statdb, "w") as db:
+        db[users[1].encode()] = b"1000000000"
+    s = site.inetd()
+    assert s.login(users[1], users[1][::-1]).startswith("+OK opened mailbox")
+    quit_ok(s)
+
+
 def test_login_delay_daemon_mode(site):
     """The standalone listener: the second login within the delay is refused."""
     if gdbm is None:
@@ -567,6 +673,38 @@ def test_bulletins_db_wins_over_popbull(bull_site):
     assert db_read(bdb)[b"bob"] == b"2"
 
 
+@needs_gdbm
+@pytest.mark.parametrize("bad", ["symlink", "group-writable", "hard-link", "fifo"])
+def test_bulletin_db_unsafe_refused(bull_site, bad):
+    """A bulletin-db that is a symbolic link, writable by its group, has a second name
+    (a hard link), or is no regular file (checked on the descriptor, opened without
+    blocking): nothing is delivered, the log says why, and ~/.popbull is not used instead
+    (two records of one number would deliver twice)."""
+    site = bull_site
+    real = os.path.join(site.dir, "real.db")
+    db_write(real, {"alice": 0})
+    bdb = os.path.join(site.dir, "bulletins.db")
+    if bad == "symlink":
+        os.symlink(real, bdb)
+    elif bad == "group-writable":
+        os.rename(real, bdb)
+        os.chmod(bdb, 0o620)
+    elif bad == "hard-link":
+        os.link(real, bdb)
+    else:
+        os.mkfifo(bdb, 0o600)
+    with open(site.popbull, "w") as f:
+        f.write("0\n")
+    site.write_conf('bulletin-source "%s"; bulletin-db "%s";' % (site.bsrc, bdb))
+    s = site.inetd()
+    assert s.login().startswith("+OK opened mailbox")
+    assert s.cmd("STAT").startswith("+OK 1 ")
+    quit_ok(s)
+    assert "unable to use bulletin db" in s.stderr, s.stderr
+    assert open(site.popbull).read() == "0\n"
+    assert b"bulletin" not in site.read_mbox()
+
+
 def test_bulletin_source_writable_by_anyone_refused(bull_site):
     site = bull_site
     os.chmod(site.bsrc, 0o666)
@@ -678,6 +816,49 @@ def test_mailutils_expire_marks(mu_pair):
     # "+OK" for USER and a bare "+OK" / "+OK <octets>" forms differ only in their text.
     assert [r[:3] if isinstance(r, str) else r for _, r in mu_out] == \
            [r[:3] if isinstance(r, str) else r for _, r in our_out]
+
+
+def test_mailutils_delete_expired_and_expire_0(mu_pair):
+    """expire 5 + delete-expired: both delete at QUIT the message whose mark is older
+    than 5 days and keep the others (a young mark, no mark); expire 0: both delete what
+    was downloaded in the session and keep the rest (any mark at all would be due).  The replies agree but for their
+    free text; the messages left are the same (Mailutils' own Status, X-UID and
+    X-IMAPbase headers aside, as in test_mailutils_expire_marks).  Intended difference:
+    a mark older than the message's delivery, which only its sender can have written,
+    makes Mailutils delete the message; pop3d ignores it."""
+    site = mu_pair
+    auth = "auth { authentication generic; authorization system; };"
+    now = int(time.time())
+    items = [(now - 20 * DAY, msg(1, extra_headers="X-Expire-Timestamp: %d\n" % (now - 10 * DAY))),
+             (now - 20 * DAY, msg(2, extra_headers="X-Expire-Timestamp: %d\n" % (now - DAY))),
+             (now - 20 * DAY, msg(3))]
+    unmarked = [(now - 20 * DAY, msg(n)) for n in (1, 2, 3)]
+    login = ["USER alice", "PASS " + PASSWORDS["alice"]]
+    cases = {"expire 5; delete-expired yes;": (items, login + ["STAT", "QUIT"]),
+             "expire 0;": (unmarked, login + ["RETR 3", "QUIT"])}
+    for conf, (mail, script) in cases.items():
+        site.write_conf(conf, auth=auth)
+        got = {}
+        for name, binary in (("mailutils", MAILUTILS), ("pop3d", POP3D_BIN())):
+            site.write_mbox(None, raw=mbox_dated(mail))
+            out = run_script(site, binary, script)
+            left = re.findall(rb"^Subject: (test \d)$", site.read_mbox(), re.M)
+            got[name] = ([(c, r[:3] if isinstance(r, str) else r) for c, r in out], left)
+        assert got["mailutils"] == got["pop3d"], conf
+        assert got["pop3d"][1] == ([b"test 2", b"test 3"] if "delete" in conf
+                                   else [b"test 1", b"test 2"]), conf
+    # Intended difference: a mark older than the message's delivery was forged by its
+    # sender ("X-Expire-Timestamp: 0"); Mailutils deletes the message at the first QUIT
+    # with delete-expired, pop3d ignores such a mark (see "Forged headers").
+    forged = [(now - 20 * DAY, msg(1, extra_headers="X-Expire-Timestamp: 0\n")),
+              (now - 20 * DAY, msg(2))]
+    site.write_conf("expire 5; delete-expired yes;", auth=auth)
+    left = {}
+    for name, binary in (("mailutils", MAILUTILS), ("pop3d", POP3D_BIN())):
+        site.write_mbox(None, raw=mbox_dated(forged))
+        run_script(site, binary, login + ["STAT", "QUIT"])
+        left[name] = re.findall(rb"^Subject: (test \d)$", site.read_mbox(), re.M)
+    assert left == {"mailutils": [b"test 2"], "pop3d": [b"test 1", b"test 2"]}
 
 
 def test_mailutils_status_d(mu_pair):

@@ -167,7 +167,32 @@ static void test_numdb(void)
      "symbolic link refused: %s", err);
   chmod(path, 0620);
   ok(numdb_open(&db, path, true, err, sizeof err) < 0, "group-writable refused: %s", err);
+  chmod(path, 0602);
+  ok(numdb_open(&db, path, true, err, sizeof err) < 0, "world-writable refused: %s", err);
   chmod(path, 0600);
+  {
+    /* The checks look at the descriptor: a second name of the file, a FIFO (opened
+     * without blocking), another user's file. */
+    char other[300];
+    snprintf(other, sizeof other, "%s/hard.db", tmpdir);
+    ok(link(path, other) == 0 && numdb_open(&db, other, true, err, sizeof err) < 0,
+       "hard link refused: %s", err);
+    ok(numdb_open(&db, path, true, err, sizeof err) < 0, "  the other name too: %s", err);
+    unlink(other);
+    ok(numdb_open(&db, path, true, err, sizeof err) == 0, "  one name again: accepted");
+    numdb_close(&db);
+    snprintf(other, sizeof other, "%s/fifo.db", tmpdir);
+    ok(mkfifo(other, 0600) == 0 && numdb_open(&db, other, true, err, sizeof err) < 0,
+       "FIFO refused without blocking: %s", err);
+    if (geteuid() == 0) {
+      ok(chown(path, 12345, 12345) == 0 && numdb_open(&db, path, true, err, sizeof err) < 0,
+         "another user's file refused: %s", err);
+      ok(chown(path, 0, 0) == 0, "  back to root");
+    } else {
+      ok(1, "# SKIP not root: another user's file");
+      ok(1, "# SKIP not root");
+    }
+  }
 #else
   ok(1, "# SKIP built without GDBM");
 #endif

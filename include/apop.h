@@ -1,5 +1,6 @@
 /* apop.h - the APOP secrets database (apop-database-file), its safety checks, and the
- * APOP (RFC 1939 section 7) and CRAM-MD5 (RFC 2195) digests made from its secrets.
+ * APOP (RFC 1939 section 7) and CRAM-MD5 (RFC 2195) digests made from its secrets
+ * (SCRAM-SHA-256 uses them too: sasl.h).
  *
  * The database is what GNU Mailutils' popauth writes: a GDBM file whose keys are user
  * names and whose values are the secrets, both without a terminating NUL.  A file that
@@ -75,8 +76,8 @@ int apop_db_lookup(struct apop_db *db, const char *user, char **secret_r,
                    const char **error_r) WUR;
 void apop_db_close(struct apop_db *db);
 
-/* Is the configured database there and safe to use (so APOP and CRAM-MD5 may be
- * offered)?  Logs why not, except when the file simply does not exist. */
+/* Is the configured database there and safe to use (so APOP, CRAM-MD5 and
+ * SCRAM-SHA-256 may be offered)?  Logs why not, except when the file simply does not exist. */
 bool apop_available(const struct conf *c);
 
 /* The user's secret from the configured database.  AUTH_OK with *secret_r;
@@ -91,10 +92,8 @@ enum auth_status apop_secret(const struct conf *c, const char *user, char **secr
 bool apop_digest_ok(const char *stamp, const char *secret, const char *digest);
 bool apop_cram_ok(const char *challenge, const char *secret, const char *digest);
 
-/* The authorization step for a user authenticated by a secret from this database: run
- * the `auth { authorization ...; }' modules, as auth_login() does after a password. */
-enum auth_status apop_authorize(const struct conf *c, const char *name,
-                                struct auth_user *out, const char **error_r) WUR;
+/* A user authenticated by a secret from this database is then authorized by
+ * auth_authorize() (auth.h), as auth_login() authorizes after a password. */
 
 /* The uid apop-database-owner names (a user name or a number), or our euid when unset.
  * 0 or -1. */

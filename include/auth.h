@@ -48,6 +48,13 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
                             struct auth_user *out, const char **error_r) WUR;
 void auth_user_free(struct auth_user *u);
 
+/* Authorize a user whose credentials were checked elsewhere (APOP, CRAM-MD5 and
+ * SCRAM-SHA-256 check a secret of the APOP database): the `authorization' list alone,
+ * as auth_login() runs it after a password.  Same results and *error_r as
+ * auth_login(); an invalid name is AUTH_FAIL. */
+enum auth_status auth_authorize(const struct conf *c, const char *name,
+                                struct auth_user *out, const char **error_r) WUR;
+
 /* A user name auth_login() accepts: 1 to PARAMS_USER_MAX bytes, no control character,
  * no '/' or ':'.  (auth_login() checks it itself; exported for early checks.) */
 bool auth_name_valid(const char *name);

@@ -16,7 +16,6 @@
 #endif
 
 #include "apop.h"
-#include "auth_impl.h"
 #include "conf.h"
 #include "log.h"
 #include "params.h"
@@ -512,84 +511,4 @@ bool apop_cram_ok(const char *challenge, const char *secret, const char *digest)
   ok = hex_eq(d, digest);
   util_wipe(d, sizeof d);
   return ok && secret != NULL;
-}
-
-static const struct auth_module *const authz_modules[] = {
-  &auth_module_generic,
-  &auth_module_system,
-  &auth_module_pam,
-  &auth_module_virtdomain,
-};
-
-static const struct auth_module *authz_find(const char *name)
-{
-  for (size_t i = 0; i < sizeof authz_modules / sizeof authz_modules[0]; i++)
-    if (strcmp(authz_modules[i]->name, name) == 0)
-      return authz_modules[i]->authorize != NULL ? authz_modules[i] : NULL;
-  return NULL;
-}
-
-enum auth_status apop_authorize(const struct conf *c, const char *name,
-                                struct auth_user *out, const char **error_r)
-{
-  static char errbuf[256];
-  const struct conf_strlist *l = &c->authorization;
-  struct auth_ctx ctx;
-  size_t start = 0, tried = 0;
-  bool temp = false;
-
-  memset(&ctx, 0, sizeof ctx);
-  ctx.conf = c;
-  ctx.user = name;
-  ctx.password = "";
-  memset(out, 0, sizeof *out);
-  out->uid = (uid_t)-1;
-  out->gid = (gid_t)-1;
-  errbuf[0] = '\0';
-  for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->v[i], "clear") == 0)
-      start = i + 1;
-  /* The configured list after its last `clear', or every built module in order. */
-  for (size_t i = l->n == 0 ? 0 : start; ; i++) {
-    const char *mname;
-    const struct auth_module *m;
-    enum auth_mod_result r;
-
-    if (l->n == 0) {
-      mname = auth_modules[i];
-      if (mname == NULL)
-        break;
-    } else {
-      if (i >= l->n)
-        break;
-      mname = l->v[i];
-    }
-    if ((m = authz_find(mname)) == NULL)
-      continue;
-    tried++;
-    ctx.error = NULL;
-    r = m->authorize(&ctx, name, out);
-    if (r == AUTH_MOD_OK) {
-      free(ctx.canon);
-      *error_r = NULL;
-      return AUTH_OK;
-    }
-    auth_user_free(out);
-    if (r == AUTH_MOD_TEMP && !temp) {
-      temp = true;
-      snprintf(errbuf, sizeof errbuf, "%s: %s", m->name,
-               ctx.error ? ctx.error : "temporary failure");
-    }
-  }
-  free(ctx.canon);
-  if (tried == 0) {
-    *error_r = "no usable authorization module configured";
-    return AUTH_PERM;
-  }
-  if (temp) {
-    *error_r = errbuf;
-    return AUTH_TEMP;
-  }
-  *error_r = "authenticated, but no authorization module knows the user";
-  return AUTH_FAIL;
 }

@@ -1,10 +1,11 @@
 /* auth.c - the front of the authentication and authorization modules.
  *
  * auth_login() runs the authentication list (first success wins), then the
- * authorization list for the canonical name.  Whatever happens, a login costs at least
- * one full password hash: when no module hashed anything (unknown user, locked
- * account...), a dummy hash of the default kind is computed, so that the time of an
- * answer does not tell whether the user exists.
+ * authorization list for the canonical name; auth_authorize() runs only the latter,
+ * for logins (APOP, CRAM-MD5, SCRAM-SHA-256) whose secret was checked elsewhere.
+ * Whatever happens, a login costs at least one full password hash: when no module
+ * hashed anything (unknown user, locked account...), a dummy hash of the default kind
+ * is computed, so that the time of an answer does not tell whether the user exists.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -332,6 +333,39 @@ static enum auth_status finish(struct auth_ctx *ctx, enum auth_status st,
   return st;
 }
 
+/* The authorization list for name (already authenticated): the first module that
+ * knows the user fills *out.  Ends ctx (finish()). */
+static enum auth_status authorize(struct auth_ctx *ctx, const char *name,
+                                  struct auth_user *out, const char **error_r)
+{
+  const struct auth_module **mods;
+  size_t nmods;
+  char temp[sizeof ctx->errbuf] = "";
+
+  mods = module_list(&ctx->conf->authorization, true, &nmods);
+  for (size_t i = 0; i < nmods; i++) {
+    enum auth_mod_result r;
+
+    ctx->error = NULL;
+    r = mods[i]->authorize(ctx, name, out);
+    if (r == AUTH_MOD_OK) {
+      free(mods);
+      return finish(ctx, AUTH_OK, NULL, error_r);
+    }
+    auth_user_free(out);
+    if (r == AUTH_MOD_TEMP && temp[0] == '\0')
+      snprintf(temp, sizeof temp, "%s: %s", mods[i]->name,
+               ctx->error ? ctx->error : "temporary failure");
+  }
+  free(mods);
+  if (nmods == 0)
+    return finish(ctx, AUTH_PERM, "no usable authorization module configured", error_r);
+  if (temp[0] != '\0')
+    return finish(ctx, AUTH_TEMP, temp, error_r);
+  return finish(ctx, AUTH_FAIL, "authenticated, but no authorization module knows the user",
+                error_r);
+}
+
 enum auth_status auth_login(const struct conf *c, const char *user, const char *password,
                             struct auth_user *out, const char **error_r)
 {
@@ -398,26 +432,22 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   }
 
   name = ctx.canon != NULL ? ctx.canon : user;
-  mods = module_list(&c->authorization, true, &nmods);
-  for (size_t i = 0; i < nmods; i++) {
-    enum auth_mod_result r;
+  return authorize(&ctx, name, out, error_r);
+}
 
-    ctx.error = NULL;
-    r = mods[i]->authorize(&ctx, name, out);
-    if (r == AUTH_MOD_OK) {
-      free(mods);
-      return finish(&ctx, AUTH_OK, NULL, error_r);
-    }
-    auth_user_free(out);
-    if (r == AUTH_MOD_TEMP && temp[0] == '\0')
-      snprintf(temp, sizeof temp, "%s: %s", mods[i]->name,
-               ctx.error ? ctx.error : "temporary failure");
-  }
-  free(mods);
-  if (nmods == 0)
-    return finish(&ctx, AUTH_PERM, "no usable authorization module configured", error_r);
-  if (temp[0] != '\0')
-    return finish(&ctx, AUTH_TEMP, temp, error_r);
-  return finish(&ctx, AUTH_FAIL, "authenticated, but no authorization module knows the user",
-                error_r);
+enum auth_status auth_authorize(const struct conf *c, const char *name,
+                                struct auth_user *out, const char **error_r)
+{
+  struct auth_ctx ctx;
+
+  memset(&ctx, 0, sizeof ctx);
+  ctx.conf = c;
+  ctx.user = name;
+  ctx.password = "";
+  memset(out, 0, sizeof *out);
+  out->uid = (uid_t)-1;
+  out->gid = (gid_t)-1;
+  if (!auth_name_valid(name))
+    return finish(&ctx, AUTH_FAIL, "invalid user name", error_r);
+  return authorize(&ctx, name, out, error_r);
 }

@@ -1,5 +1,5 @@
-/* cmd_apop.c - APOP (RFC 1939 section 7) and AUTH (RFC 5034), and what every way of
- * logging in shares (login.h).
+/* cmd_apop.c - APOP (RFC 1939 section 7) and AUTH (RFC 5034: PLAIN, LOGIN, CRAM-MD5,
+ * SCRAM-SHA-256), and what every way of logging in shares (login.h).
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -64,7 +64,7 @@ size_t login_sasl_mechs(const struct session *s, char *buf, size_t cap)
 {
   bool plain = login_plaintext_ok(s);
   int n = snprintf(buf, cap, "%s%s%s", plain ? "PLAIN LOGIN" : "",
-                   plain && s->apop ? " " : "", s->apop ? "CRAM-MD5" : "");
+                   plain && s->apop ? " " : "", s->apop ? "CRAM-MD5 SCRAM-SHA-256" : "");
 
   return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
@@ -85,13 +85,41 @@ static void secret_login_ok(struct session *s, struct cmd_outcome *o, const char
                             const char *user)
 {
   const char *err = NULL;
-  enum auth_status st = apop_authorize(s->conf, user, &s->auth, &err);
+  enum auth_status st = auth_authorize(s->conf, user, &s->auth, &err);
 
   if (st != AUTH_OK) {
     login_failed(s, o, mech, user, st, err);
     return;
   }
   session_login_ok(s, o);
+}
+
+/* The user's secret from the database: AUTH_OK with *secret_r, or a failure with
+ * *secret_r NULL and *err_r.  An invalid name is not looked up. */
+static enum auth_status user_secret(const struct session *s, const char *user,
+                                    char **secret_r, const char **err_r)
+{
+  *secret_r = NULL;
+  if (!auth_name_valid(user)) {
+    *err_r = "invalid user name";
+    return AUTH_FAIL;
+  }
+  return apop_secret(s->conf, user, secret_r, err_r);
+}
+
+/* A refused secret login (st from user_secret(), AUTH_OK when the secret was there but
+ * the client's answer was wrong). */
+static void secret_refused(struct session *s, struct cmd_outcome *o, const char *mech,
+                           const char *user, enum auth_status st, const char *err,
+                           const char *wrong)
+{
+  if (st == AUTH_OK)
+    err = wrong;
+  if (st == AUTH_PERM || st == AUTH_TEMP)
+    log_msg(LOG_ERR, "%s", err);
+  /* A database that went missing or unsafe since the greeting looks like an unknown
+   * user to the client; the log above says what happened. */
+  login_failed(s, o, mech, user, st == AUTH_TEMP ? AUTH_TEMP : AUTH_FAIL, err);
 }
 
 /* Check digest for user against the database with check (APOP or CRAM-MD5 digest);
@@ -102,26 +130,32 @@ static void secret_login(struct session *s, struct cmd_outcome *o, const char *m
 {
   char *secret = NULL;
   const char *err = NULL;
-  enum auth_status st = AUTH_FAIL;
-  bool ok;
+  enum auth_status st = user_secret(s, user, &secret, &err);
+  bool ok = check(text, secret, digest);
 
-  if (auth_name_valid(user))
-    st = apop_secret(s->conf, user, &secret, &err);
-  else
-    err = "invalid user name";
-  ok = check(text, secret, digest);
   util_free_secret(secret);
-  if (st == AUTH_OK && ok) {
+  if (st == AUTH_OK && ok)
     secret_login_ok(s, o, mech, user);
-    return;
-  }
-  if (st == AUTH_OK)
-    err = "wrong digest";
-  if (st == AUTH_PERM || st == AUTH_TEMP)
-    log_msg(LOG_ERR, "%s", err);
-  /* A database that went missing or unsafe since the greeting looks like an unknown
-   * user to the client; the log above says what happened. */
-  login_failed(s, o, mech, user, st == AUTH_TEMP ? AUTH_TEMP : AUTH_FAIL, err);
+  else
+    secret_refused(s, o, mech, user, st, err, "wrong digest");
+}
+
+/* SCRAM-SHA-256: check the client's proof with the user's secret; when it holds, out
+ * gets the server-final-message.  The same work (Hi() on a dummy secret) whether or
+ * not the user has a secret.  false: refused, o filled. */
+static bool scram_check(struct session *s, struct cmd_outcome *o, struct sasl *x,
+                        char *out, size_t cap)
+{
+  char *secret = NULL;
+  const char *err = NULL;
+  enum auth_status st = user_secret(s, x->user, &secret, &err);
+  bool ok = sasl_scram_verify(x, secret, out, cap);
+
+  util_free_secret(secret);
+  if (st == AUTH_OK && ok)
+    return true;
+  secret_refused(s, o, sasl_mech_name(x->mech), x->user, st, err, "wrong proof");
+  return false;
 }
 
 void cmd_apop(struct session *s, char *arg, struct cmd_outcome *o)
@@ -158,9 +192,16 @@ static void mechs_body(struct session *s, const struct cmd_outcome *o)
   proto_ml_end(&s->t);
 }
 
+/* The mechanisms that use the APOP database's secrets need it; the others send a
+ * password and obey tls-mode required. */
+static bool mech_uses_secret(enum sasl_mech m)
+{
+  return m == SASL_CRAM_MD5 || m == SASL_SCRAM_SHA_256;
+}
+
 static bool mech_offered(const struct session *s, enum sasl_mech m)
 {
-  if (m == SASL_CRAM_MD5)
+  if (mech_uses_secret(m))
     return s->apop;
   return login_plaintext_ok(s);
 }
@@ -248,7 +289,7 @@ void cmd_auth_sasl(struct session *s, char *arg, struct cmd_outcome *o)
     return;
   }
   if (!mech_offered(s, m)) {
-    if (m == SASL_CRAM_MD5)
+    if (mech_uses_secret(m))
       cmd_err(o, NULL, "Authentication mechanism not available");
     else
       cmd_err(o, "AUTH", "Plaintext authentication requires TLS: use STLS first");
@@ -258,9 +299,21 @@ void cmd_auth_sasl(struct session *s, char *arg, struct cmd_outcome *o)
   if (m == SASL_CRAM_MD5)
     cram_challenge(s, challenge, sizeof challenge);
   sasl_start(&x, m, challenge);
+  if (m == SASL_SCRAM_SHA_256 && x.scram == SCRAM_OVER) {
+    log_msg(LOG_ERR, "SCRAM-SHA-256: no random salt and nonce: %s", strerror(errno));
+    cmd_err(o, "SYS/TEMP", "Cannot authenticate");
+    sasl_free(&x);
+    return;
+  }
   line = util_xmalloc(SASL_LINE_MAX + 2);
   r = sasl_step(&x, initial, out, sizeof out);
-  while (r == SASL_CONTINUE) {
+  for (;;) {
+    /* SCRAM: the proof is checked mid-exchange; the server's signature then goes out
+     * as one more challenge, which the client answers with an empty line. */
+    if (r == SASL_VERIFY && scram_check(s, o, &x, out, sizeof out))
+      r = SASL_CONTINUE;
+    if (r != SASL_CONTINUE)
+      break;
     if (!exchange(s, o, out, line, SASL_LINE_MAX + 2)) {
       if (initial != NULL)
         util_wipe(initial, strlen(initial));
@@ -284,9 +337,16 @@ void cmd_auth_sasl(struct session *s, char *arg, struct cmd_outcome *o)
     cmd_err(o, NULL, "Invalid SASL response");
     o->bad = true;
     break;
+  case SASL_VERIFY:
+    /* The proof was refused: scram_check() has answered. */
+    break;
   case SASL_DONE:
     if (m == SASL_CRAM_MD5) {
       secret_login(s, o, "CRAM-MD5", x.user, x.challenge, x.digest, apop_cram_ok);
+      break;
+    }
+    if (m == SASL_SCRAM_SHA_256) {
+      secret_login_ok(s, o, "SCRAM-SHA-256", x.user);
       break;
     }
     st = auth_login(s->conf, x.user, x.password, &s->auth, &err);

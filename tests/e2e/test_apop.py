@@ -1,5 +1,6 @@
 """APOP (RFC 1939 section 7) with its secrets database, popauth, and SASL AUTH
-(RFC 5034: PLAIN, LOGIN, CRAM-MD5), end to end: Python poplib, raw exchanges, curl."""
+(RFC 5034: PLAIN, LOGIN, CRAM-MD5), end to end: Python poplib, raw exchanges, curl.
+SCRAM-SHA-256 has its own file, test_scram.py."""
 import base64
 import hashlib
 import hmac
@@ -193,9 +194,10 @@ def test_capa_sasl(site):
     s.close()
     use_db(site, text_db(site))
     s = site.inetd()
-    assert "SASL PLAIN LOGIN CRAM-MD5" in capa(s)
+    assert "SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" in capa(s)
     assert s.cmd("AUTH").startswith("+OK")
-    assert [l.strip() for l in s.multi()] == [b"PLAIN", b"LOGIN", b"CRAM-MD5"]
+    assert [l.strip() for l in s.multi()] == [b"PLAIN", b"LOGIN", b"CRAM-MD5",
+                                              b"SCRAM-SHA-256"]
     s.close()
 
 def test_auth_plain_initial_response(apop_site):
@@ -314,13 +316,13 @@ def test_required_tls_plaintext_mechanisms_only_inside_tls(site, tls):
     # mechanism included), and CAPA offers none.
     assert not any(c.startswith("SASL") for c in capa(s))
     for cmd in ("AUTH PLAIN " + b64("\0alice\0" + PASSWORDS["alice"]), "AUTH LOGIN",
-                "AUTH CRAM-MD5", "APOP alice " + "0" * 32):
+                "AUTH CRAM-MD5", "AUTH SCRAM-SHA-256", "APOP alice " + "0" * 32):
         assert s.cmd(cmd) == \
             "-ERR [AUTH] Plaintext authentication requires TLS: use STLS first", cmd
     s.close()
     p, proc = site.poplib_inetd()
     p.stls(client_ctx(tls))
-    assert p.capa()["SASL"] == ["PLAIN", "LOGIN", "CRAM-MD5"]
+    assert p.capa()["SASL"] == ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"]
     assert p._shortcmd("AUTH PLAIN " + b64("\0alice\0" + PASSWORDS["alice"])) \
         .startswith(b"+OK opened mailbox for alice")
     p.quit()

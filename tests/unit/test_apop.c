@@ -262,12 +262,12 @@ static void conf_tests(void)
   is_int(apop_secret(&c, "alice", &secret, &err), AUTH_PERM, "missing database: PERM");
 
   if (pw != NULL) {
-    is_int(apop_authorize(&c, pw->pw_name, &u, &err), AUTH_OK, "authorize: a known user");
+    is_int(auth_authorize(&c, pw->pw_name, &u, &err), AUTH_OK, "authorize: a known user");
     ok(u.uid == pw->pw_uid && u.name != NULL && strcmp(u.name, pw->pw_name) == 0,
        "authorize: uid and name");
     auth_user_free(&u);
   }
-  is_int(apop_authorize(&c, "no-such-user-here", &u, &err), AUTH_FAIL,
+  is_int(auth_authorize(&c, "no-such-user-here", &u, &err), AUTH_FAIL,
          "authorize: unknown user");
   conf_free(&c);
 }

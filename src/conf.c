@@ -2416,8 +2416,8 @@ int conf_check(const struct conf *c, FILE *err)
           err);
     n++;
   }
-  /* gsasl { enable yes; } is accepted: AUTH (PLAIN, LOGIN, CRAM-MD5) is built in and
-   * always offered; the block's other statements have no effect. */
+  /* gsasl { enable yes; } is accepted: AUTH (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) is
+   * built in; the block's other statements have no effect. */
   /* TLS files, keys and priorities of the TLS modes in use (a preflight). */
   n += tls_conf_check(c, err);
   return n;

@@ -1,9 +1,13 @@
 """The documentation can't drift from the code: every statement that --config-help prints
-is described in pop3d.conf(5) and in the manual, and every option of --help in pop3d(8)."""
+is described in pop3d.conf(5), in the manual and in the sample configuration, every option
+of --help in pop3d(8) (and of popauth --help in popauth(8)), the sections of the manual
+pages that doc/gen-man.py generates are up to date, and groff finds nothing to warn about."""
 import glob
 import os
 import re
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -50,3 +54,38 @@ def test_every_option_in_pop3d_8():
     man = roff_text(os.path.join(DOC, "pop3d.8"))
     missing = [o for o in sorted(opts) if "--" + o not in man]
     assert not missing, "pop3d(8) does not describe: " + ", ".join(missing)
+
+def test_every_statement_in_sample_config():
+    sample = read(os.path.join(TOP_SRCDIR, "etc", "pop3d.conf"))
+    missing = [n for n in statements()
+               if not re.search(r"(?<![a-z-])%s(?![a-z-])" % re.escape(n), sample)]
+    assert not missing, "etc/pop3d.conf does not show: " + ", ".join(missing)
+
+def test_every_option_in_popauth_8():
+    popauth = os.path.join(os.path.dirname(POP3D), "popauth")
+    if not os.path.exists(popauth):
+        pytest.skip("popauth binary not built")
+    helptext = subprocess.run([popauth, "--help"], capture_output=True, text=True).stdout
+    opts = set(re.findall(r"--([a-z][a-z-]+)", helptext))
+    assert len(opts) > 5, helptext
+    man = roff_text(os.path.join(DOC, "popauth.8"))
+    missing = [o for o in sorted(opts) if "--" + o not in man]
+    assert not missing, "popauth(8) does not describe: " + ", ".join(missing)
+
+def test_generated_man_sections_up_to_date():
+    """The statement summary of pop3d.conf(5) and the option summary of pop3d(8) are
+    what doc/gen-man.py makes from this binary's --config-help and --help."""
+    if not os.path.exists(POP3D):
+        pytest.skip("pop3d binary not built")
+    p = subprocess.run([sys.executable, os.path.join(DOC, "gen-man.py"), "--check", POP3D],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, ("the generated sections of the manual pages are out of "
+                               "date: run doc/gen-man.py PATH/pop3d (make update-man)\n" + p.stdout + p.stderr)
+
+@pytest.mark.parametrize("page", ["pop3d.8", "pop3d.conf.5", "popauth.8"])
+def test_man_page_groff_clean(page):
+    if shutil.which("groff") is None:
+        pytest.skip("groff is not installed")
+    p = subprocess.run(["groff", "-ww", "-z", "-man", os.path.join(DOC, page)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stderr == "", p.stderr

@@ -5,6 +5,7 @@ import configparser
 import os
 import poplib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -739,6 +740,51 @@ def test_failed_logins_and_fail2ban_filter(site):
             hits.append(m.group("ip4") or m.group("ip6"))
     assert hits == want, "\n".join(lines)
     assert "6.6.6.6" not in hits
+    # and fail2ban itself, when installed, reads the same lines the same way
+    if shutil.which("fail2ban-regex") and os.path.exists(F2B_COMMON):
+        fd = os.path.join(site.dir, "f2b", "filter.d")
+        os.makedirs(fd, exist_ok=True)
+        shutil.copy(F2B_COMMON, fd)
+        shutil.copy(os.path.join(TOP_SRCDIR, "etc", "fail2ban", "filter.d", "pop3d.conf"), fd)
+        log = os.path.join(site.dir, "mail.log")
+        with open(log, "w") as f:
+            for l in lines:
+                f.write("Nov 23 10:00:00 mail pop3d[4242]: " + l[len("pop3d: "):] + "\n")
+        r = subprocess.run(["fail2ban-regex", "-o", "ip", log, os.path.join(fd, "pop3d.conf")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == want, r.stdout + "\n".join(lines)
+
+
+F2B_COMMON = "/etc/fail2ban/filter.d/common.conf"
+
+
+@pytest.mark.skipif(shutil.which("fail2ban-client") is None or not os.path.isdir("/etc/fail2ban"),
+                    reason="fail2ban not installed")
+def test_fail2ban_jail_loads(site):
+    """The jail, enabled, passes fail2ban's own configuration test with the filter."""
+    conf = os.path.join(site.dir, "fail2ban")
+    shutil.copytree("/etc/fail2ban", conf, symlinks=True)
+    for name in os.listdir(os.path.join(conf, "jail.d")):
+        os.unlink(os.path.join(conf, "jail.d", name))      # the host's own jails
+    shutil.copy(os.path.join(TOP_SRCDIR, "etc", "fail2ban", "filter.d", "pop3d.conf"),
+                os.path.join(conf, "filter.d"))
+    log = os.path.join(site.dir, "mail.log")
+    open(log, "w").close()
+    with open(os.path.join(TOP_SRCDIR, "etc", "fail2ban", "jail.d", "pop3d.conf")) as f:
+        jail = f.read()
+    assert re.search(r"^enabled\s*=\s*false$", jail, re.M)   # installed disabled
+    jail = re.sub(r"^enabled\s*=.*$", "enabled = true", jail, flags=re.M)
+    jail = re.sub(r"^logpath\s*=.*$", "logpath = " + log, jail, flags=re.M)
+    with open(os.path.join(conf, "jail.d", "pop3d.conf"), "w") as f:
+        f.write(jail)
+    r = subprocess.run(["fail2ban-client", "-c", conf, "-t"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["fail2ban-client", "-c", conf, "-d"], capture_output=True, text=True,
+                       timeout=60)
+    assert "['add', 'pop3d', " in r.stdout, r.stdout + r.stderr
+    assert "['set', 'pop3d', 'maxretry', 5]" in r.stdout, r.stdout
 
 
 # --------------------------------------------------------------------------------------

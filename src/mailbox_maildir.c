@@ -5,7 +5,9 @@
  * and a few words a message; message files are opened one at a time while they are
  * streamed.  UPDATE touches only files of the snapshot: mail delivered meanwhile stays.
  * Another client may rename a file (new/ to cur/, new flags) under us: a message is
- * found again by its unique base name, the part of the name before ':'.
+ * found again by its unique base name, the part of the name before ':'.  A message
+ * file is read once: what its scan found is kept in the index (maildir_index.h), keyed
+ * by base name and inode, both of which readdir gives.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -26,6 +28,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_file.h"
+#include "maildir_index.h"
 #include "params.h"
 #include "uidl.h"
 
@@ -88,6 +91,7 @@ static size_t base_len(const char *name)
 /* Delivery order: the leading number of the name (the delivery time), then the name. */
 struct md_sort {
   uint64_t t;
+  uint64_t ino;            /* d_ino: half of the index key */
   uint32_t name;
 };
 
@@ -101,6 +105,59 @@ static int md_sort_cmp(const void *a, const void *b)
     return x->t < y->t ? -1 : 1;
   return strcmp(md_sort_names + (x->name & MD_OFF_MASK),
                 md_sort_names + (y->name & MD_OFF_MASK));
+}
+
+/* Delivery order of v[0..n): a radix sort on the times (one pass for each byte in which
+ * they differ: three for the usual span of years), then each run of equal times by
+ * name.  A comparison sort of a big Maildir costs more than the rest of its opening
+ * from the index. */
+static void md_sort(struct md_sort *v, size_t n, const char *names)
+{
+  struct md_sort *tmp, *src = v, *dst;
+  uint64_t or_all = 0, and_all = UINT64_MAX, diff;
+
+  md_sort_names = names;
+  if (n < 64) {
+    if (n > 1)
+      qsort(v, n, sizeof *v, md_sort_cmp);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    or_all |= v[i].t;
+    and_all &= v[i].t;
+  }
+  diff = or_all ^ and_all;
+  dst = tmp = util_xreallocarray(NULL, n, sizeof *tmp);
+  for (unsigned shift = 0; shift < 64; shift += 8) {
+    size_t pos[256], sum = 0;
+    struct md_sort *t;
+    if (((diff >> shift) & 0xff) == 0)
+      continue;
+    memset(pos, 0, sizeof pos);
+    for (size_t i = 0; i < n; i++)
+      pos[(src[i].t >> shift) & 0xff]++;
+    for (size_t b = 0; b < 256; b++) {
+      size_t c = pos[b];
+      pos[b] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+      dst[pos[(src[i].t >> shift) & 0xff]++] = src[i];
+    t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != v)
+    memcpy(v, src, n * sizeof *v);
+  free(tmp);
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && v[j].t == v[i].t)
+      j++;
+    if (j - i > 1)
+      qsort(v + i, j - i, sizeof *v, md_sort_cmp);
+    i = j;
+  }
 }
 
 static uint64_t name_time(const char *s)
@@ -149,12 +206,12 @@ static bool name_ok(const char *n)
   return n[0] != '.' && len > 0 && len <= PARAMS_MAILDIR_NAME_MAX;
 }
 
-/* Does the info "2,FLAGS" of a name hold flag f? */
-static bool name_has_flag(const char *name, char f)
+/* Does the info "2,FLAGS" of a name (its base blen bytes long) hold flag f? */
+static bool name_has_flag(const char *name, size_t blen, char f)
 {
-  const char *c = strchr(name, ':');
+  const char *c = name + blen;
 
-  return c != NULL && c[1] == '2' && c[2] == ',' && strchr(c + 3, f) != NULL;
+  return c[0] == ':' && c[1] == '2' && c[2] == ',' && strchr(c + 3, f) != NULL;
 }
 
 /* The delivery time of a message (what its expiry mark must not precede): the time
@@ -214,6 +271,7 @@ static enum mailbox_status md_list(struct mailbox *mb, struct maildir_priv *pv, 
       *v = util_xreallocarray(*v, *cap, sizeof **v);
     }
     (*v)[*n].t = name_time(de->d_name);
+    (*v)[*n].ino = (uint64_t)de->d_ino;
     (*v)[*n].name = off | (sub == SUB_NEW ? MD_IN_NEW : 0);
     (*n)++;
   }
@@ -230,16 +288,15 @@ static enum mailbox_status md_list(struct mailbox *mb, struct maildir_priv *pv, 
 /* The unique id of a message: X-UIDL, then Dovecot's uidlist, then the base name (or a
  * hash of it when it is not a valid id). */
 static uint32_t md_uid(struct mailbox *mb, const struct uidl_dovecot *dv, const char *name,
-                       const struct mailbox_file_info *fi)
+                       size_t blen, const char *xuidl, size_t xuidl_len)
 {
-  size_t blen = base_len(name);
   char id[PARAMS_UIDL_MAX + 1];
   int dk = dv->n ? uidl_dovecot_lookup(dv, name, blen, id) : UIDL_DOVECOT_NONE;
 
   if (dk == UIDL_DOVECOT_POP3)
     return mailbox_add_uid(mb, id, strlen(id));
-  if (fi->xuidl_len > 0)
-    return mailbox_add_uid(mb, fi->xuidl, fi->xuidl_len);
+  if (xuidl_len > 0)
+    return mailbox_add_uid(mb, xuidl, xuidl_len);
   if (dk == UIDL_DOVECOT_UID)
     return mailbox_add_uid(mb, id, strlen(id));
   if (uidl_valid(name, blen))
@@ -254,9 +311,10 @@ static uint32_t md_uid(struct mailbox *mb, const struct uidl_dovecot *dv, const 
 }
 
 /* Size, lines and X-UIDL of a message file; the W= size Dovecot puts in names is taken
- * when S= matches the file and the file ends in LF (W= is then exactly the size rule). */
+ * when S= matches the file and the file ends in LF (W= is then exactly the size rule,
+ * the line count only for files without CRLF: *exact_r false). */
 static int md_scan(int fd, const struct stat *st, const char *name, bool need_lines,
-                   struct mailbox_file_info *fi, const char **error_r)
+                   struct mailbox_file_info *fi, bool *exact_r, const char **error_r)
 {
   size_t blen = base_len(name);
   uint64_t s, w;
@@ -269,9 +327,25 @@ static int md_scan(int fd, const struct stat *st, const char *name, bool need_li
       return -1;
     fi->lines = w - s;      /* the bare LFs: exact for files without CRLF */
     fi->size = w;
+    *exact_r = false;
     return 0;
   }
+  *exact_r = true;
   return mailbox_file_scan(fd, st->st_size, false, fi, error_r);
+}
+
+/* The old index's entries of the messages v[0..upto), all found in it: the start of
+ * the new index (which is built only once it differs from the old). */
+static void md_index_backfill(struct maildir_index *ix, struct maildir_index_builder *ib,
+                              const struct maildir_priv *pv, const struct md_sort *v,
+                              size_t upto)
+{
+  for (size_t j = 0; j < upto; j++) {
+    const char *name = pv->names + (v[j].name & MD_OFF_MASK);
+    struct maildir_index_entry e;
+    if (maildir_index_find(ix, name, base_len(name), v[j].ino, &e))
+      (void)maildir_index_add(ib, &e);
+  }
 }
 
 static void md_free_priv(struct mailbox *mb)
@@ -316,9 +390,15 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
   size_t n = 0, cap = 0;
   struct uidl_dovecot dv;
   int status = MAILBOX_TEMP;
-  struct stat st;
+  struct stat st, dst;
+  struct maildir_index *ix = NULL;
+  struct maildir_index_builder ib;
+  size_t reused = 0, added = 0;
+  bool building = false;  /* ib holds the entries of the messages so far */
+  int64_t now = (int64_t)time(NULL);
 
   memset(&dv, 0, sizeof dv);
+  maildir_index_builder_init(&ib);
   pv->dirfd = pv->sub[0] = pv->sub[1] = pv->fd = -1;
   mb->priv = pv;
   mb->mboxrd = false;
@@ -357,14 +437,27 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
     if (pv->sub[k] < 0)
       goto fail;
   }
+  if (fstat(pv->dirfd, &dst) == 0)
+    ix = maildir_index_load(pv->dirfd, MAILDIR_INDEX_NAME, MAILDIR_INDEX_MAILDIR, &dst, now);
+  else
+    dst.st_ino = 0;       /* no index without the directory's identity */
+  if (maildir_index_count(ix) > 0) {
+    /* The tables at their likely size at once: growing them copies, and touches pages
+     * the index spared. */
+    size_t hint = maildir_index_count(ix) + 64, kb = maildir_index_key_bytes(ix);
+    cap = hint;
+    v = util_xreallocarray(NULL, cap, sizeof *v);
+    pv->names_cap = kb + hint * 8;
+    pv->names = util_xmalloc(pv->names_cap);
+    mb->uids_cap = kb + hint;
+    mb->uids = util_xmalloc(mb->uids_cap);
+  }
   for (int k = 0; k < 2; k++) {
     status = md_list(mb, pv, k, &v, &n, &cap, error_r);
     if (status != MAILBOX_OK)
       goto fail;
   }
-  md_sort_names = pv->names;
-  if (n > 1)
-    qsort(v, n, sizeof *v, md_sort_cmp);
+  md_sort(v, n, pv->names);
   if (uidl_dovecot_load(&dv, pv->dirfd) < 0)
     memset(&dv, 0, sizeof dv);
 
@@ -372,49 +465,92 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
   pv->name = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->name);
   for (size_t k = 0; k < n; k++) {
     const char *name = pv->names + (v[k].name & MD_OFF_MASK);
-    int sub = (v[k].name & MD_IN_NEW) ? SUB_NEW : SUB_CUR;
-    int fd = openat(pv->sub[sub], name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-                                            O_NOCTTY);
-    struct mailbox_file_info fi;
+    size_t blen = base_len(name);
     struct mailbox_msg *m = &mb->msgs[mb->count];
+    struct maildir_index_entry e;
+    struct mailbox_file_info fi;   /* e.id may point into it */
     uint32_t uid;
 
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ELOOP)
-        continue;       /* taken by another client meanwhile, or a symlink: not ours */
-      *error_r = "cannot open a message";
-      status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
-      goto fail;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (maildir_index_find(ix, name, blen, v[k].ino, &e) &&
+        (!c->scan_lines || (e.flags & MAILDIR_INDEX_LINES_EXACT))) {
+      /* Known: the same file (name and inode) as when it was read. */
+      maildir_index_stats.hits++;
+      reused++;
+      if (building)
+        (void)maildir_index_add(&ib, &e);
+    } else {
+      int sub = (v[k].name & MD_IN_NEW) ? SUB_NEW : SUB_CUR, fd;
+      bool exact;
+
+      if (!building) {
+        md_index_backfill(ix, &ib, pv, v, k);
+        building = true;
+      }
+      fd = openat(pv->sub[sub], name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+                                          O_NOCTTY);
+      if (fd < 0) {
+        if (errno == ENOENT || errno == ELOOP)
+          continue;       /* taken by another client meanwhile, or a symlink: not ours */
+        *error_r = "cannot open a message";
+        status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
+        goto fail;
+      }
+      if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        continue;
+      }
+      if (md_scan(fd, &st, name, c->scan_lines, &fi, &exact, error_r) < 0) {
+        close(fd);
+        status = MAILBOX_TEMP;
+        goto fail;
+      }
       close(fd);
-      continue;
+      maildir_index_stats.scans++;
+      memset(&e, 0, sizeof e);
+      e.key = name;
+      e.key_len = blen;
+      e.ino = (uint64_t)st.st_ino;
+      e.fsize = (uint64_t)st.st_size;
+      e.size = fi.size;
+      e.lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+      e.flags = (fi.xuidl_len > 0 ? MAILDIR_INDEX_XUIDL : 0) |
+                (exact ? MAILDIR_INDEX_LINES_EXACT : 0);
+      maildir_index_marks(&fi, md_delivery(name, &st), now, &e.expire_mark, &e.future_mark);
+      e.id = fi.xuidl;
+      e.id_len = fi.xuidl_len;
+      /* Indexed only when readdir names the same inode (the key of the next open). */
+      if ((uint64_t)st.st_ino == v[k].ino && maildir_index_add(&ib, &e))
+        added++;
     }
-    if (md_scan(fd, &st, name, c->scan_lines, &fi, error_r) < 0) {
-      close(fd);
-      status = MAILBOX_TEMP;
-      goto fail;
-    }
-    close(fd);
-    uid = md_uid(mb, &dv, name, &fi);
+    uid = md_uid(mb, &dv, name, blen, e.id, e.id_len);
     if (uid == MAILBOX_UID_NONE) {
       *error_r = "out of memory";
       status = MAILBOX_TEMP;
       goto fail;
     }
     m->start = 0;
-    m->end = st.st_size;
-    m->size = fi.size;
-    m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+    m->end = (off_t)e.fsize;
+    m->size = e.size;
+    m->lines = e.lines;
     m->uid = uid;
-    m->flags = name_has_flag(name, 'T') ? MAILBOX_MSG_STATUS_D : 0;
-    if (fi.xuidl_len > 0)
+    m->flags = name_has_flag(name, blen, 'T') ? MAILBOX_MSG_STATUS_D : 0;
+    if (e.flags & MAILDIR_INDEX_XUIDL)
       m->flags |= MAILBOX_MSG_XUIDL;
-    m->expire_mark = mailbox_file_mark(&fi, md_delivery(name, &st), (int64_t)time(NULL));
+    m->expire_mark = e.expire_mark;
     pv->name[mb->count] = v[k].name;
     mb->count++;
-    mb->total_size += fi.size;
+    mb->total_size += e.size;
   }
+  /* A new index when files were read or some the old one lists are gone. */
+  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused)) {
+    if (!building)
+      md_index_backfill(ix, &ib, pv, v, n);
+    (void)maildir_index_write(pv->dirfd, MAILDIR_INDEX_NAME, &ib, MAILDIR_INDEX_MAILDIR,
+                              &dst, now);
+  }
+  maildir_index_free(ix);
+  ix = NULL;
+  maildir_index_builder_free(&ib);
   free(v);
   v = NULL;
   uidl_dovecot_free(&dv);
@@ -425,6 +561,8 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
   return MAILBOX_OK;
 
 fail:
+  maildir_index_free(ix);
+  maildir_index_builder_free(&ib);
   free(v);
   uidl_dovecot_free(&dv);
   md_free_priv(mb);

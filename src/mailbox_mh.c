@@ -4,7 +4,8 @@
  * that are not plain numbers (",N" backups, dot files, "007") are not messages.  DELE
  * + QUIT unlinks the file and removes its number from every sequence in .mh_sequences
  * (a RETR'd message leaves `unseen'), rewriting that file through a temporary file and
- * rename so that a crash leaves the old or the new one.
+ * rename so that a crash leaves the old or the new one.  What the scan of a message
+ * found is kept in the index (maildir_index.h), keyed by number, inode, size and ctime.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_file.h"
+#include "maildir_index.h"
 #include "params.h"
 #include "uidl.h"
 
@@ -63,6 +65,55 @@ static int cmp_u32(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* The clock file systems stamp ctime with (the coarse one on Linux), read before any
+ * message is examined. */
+static void mh_clock(struct timespec *t0)
+{
+#ifdef CLOCK_REALTIME_COARSE
+  if (clock_gettime(CLOCK_REALTIME_COARSE, t0) == 0)
+    return;
+#endif
+  t0->tv_sec = time(NULL) - 1;
+  t0->tv_nsec = 0;
+}
+
+/* May the file examined with st go into the index?  Only when its ctime is before t0:
+ * a change made after it was examined then gets a later ctime, and the index entry
+ * does not match any more.  A file changed within the same clock tick is read again
+ * next time. */
+static bool mh_settled(const struct stat *st, const struct timespec *t0)
+{
+  return st->st_ctim.tv_sec < t0->tv_sec ||
+         (st->st_ctim.tv_sec == t0->tv_sec && st->st_ctim.tv_nsec < t0->tv_nsec);
+}
+
+/* Is message file name (nlen bytes) the one the index knows: the same inode, size and
+ * ctime (MH tools edit messages in place)?  Fills *e. */
+static bool mh_index_hit(struct maildir_index *ix, int dirfd, const char *name,
+                         size_t nlen, struct maildir_index_entry *e)
+{
+  struct stat st;
+
+  return ix != NULL && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISREG(st.st_mode) && maildir_index_find(ix, name, nlen, (uint64_t)st.st_ino, e) &&
+         e->fsize == (uint64_t)st.st_size && e->ctime_sec == (int64_t)st.st_ctim.tv_sec &&
+         e->ctime_nsec == (int64_t)st.st_ctim.tv_nsec;
+}
+
+/* The old index's entries of the messages v[0..upto), all found in it: the start of
+ * the new index (which is built only once it differs from the old). */
+static void mh_index_backfill(struct maildir_index *ix, struct maildir_index_builder *ib,
+                              int dirfd, const uint32_t *v, size_t upto)
+{
+  for (size_t j = 0; j < upto; j++) {
+    char name[16];
+    size_t nlen = (size_t)snprintf(name, sizeof name, "%u", (unsigned)v[j]);
+    struct maildir_index_entry e;
+    if (mh_index_hit(ix, dirfd, name, nlen, &e))
+      (void)maildir_index_add(ib, &e);
+  }
+}
+
 static void mh_free_priv(struct mailbox *mb)
 {
   struct mh_priv *pv = mb->priv;
@@ -87,7 +138,15 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
   int status = MAILBOX_TEMP, fd;
   DIR *d = NULL;
   struct dirent *de;
+  struct stat dst;
+  struct timespec t0;
+  struct maildir_index *ix = NULL;
+  struct maildir_index_builder ib;
+  size_t reused = 0, added = 0;
+  bool building = false;  /* ib holds the entries of the messages so far */
+  int64_t now = (int64_t)time(NULL);
 
+  maildir_index_builder_init(&ib);
   pv->dirfd = pv->fd = -1;
   mb->priv = pv;
   mb->mboxrd = false;
@@ -152,55 +211,101 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
   if (n > 1)
     qsort(v, n, sizeof *v, cmp_u32);
 
+  mh_clock(&t0);
+  if (fstat(pv->dirfd, &dst) == 0)
+    ix = maildir_index_load(pv->dirfd, MH_INDEX_NAME, MAILDIR_INDEX_MH, &dst, now);
+  else
+    dst.st_ino = 0;       /* no index without the folder's identity */
+
   mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
   pv->num = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->num);
   for (size_t k = 0; k < n; k++) {
     char name[16];
+    size_t nlen;
     struct stat st;
     struct mailbox_file_info fi;
+    struct maildir_index_entry e;
     struct mailbox_msg *m = &mb->msgs[mb->count];
     uint32_t uid;
 
-    snprintf(name, sizeof name, "%u", (unsigned)v[k]);
-    fd = openat(pv->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ELOOP)
+    nlen = (size_t)snprintf(name, sizeof name, "%u", (unsigned)v[k]);
+    if (mh_index_hit(ix, pv->dirfd, name, nlen, &e)) {
+      maildir_index_stats.hits++;
+      reused++;
+      if (building)
+        (void)maildir_index_add(&ib, &e);
+    } else {
+      if (!building) {
+        mh_index_backfill(ix, &ib, pv->dirfd, v, k);
+        building = true;
+      }
+      fd = openat(pv->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) {
+        if (errno == ENOENT || errno == ELOOP)
+          continue;
+        *error_r = "cannot open a message";
+        status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
+        goto fail;
+      }
+      if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         continue;
-      *error_r = "cannot open a message";
-      status = errno == EACCES ? MAILBOX_PERM : MAILBOX_TEMP;
-      goto fail;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+      }
+      if (mailbox_file_scan(fd, st.st_size, false, &fi, error_r) < 0) {
+        close(fd);
+        goto fail;
+      }
       close(fd);
-      continue;
+      maildir_index_stats.scans++;
+      memset(&e, 0, sizeof e);
+      e.key = name;
+      e.key_len = nlen;
+      e.ino = (uint64_t)st.st_ino;
+      e.fsize = (uint64_t)st.st_size;
+      e.size = fi.size;
+      e.lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+      e.ctime_sec = (int64_t)st.st_ctim.tv_sec;
+      e.ctime_nsec = (int64_t)st.st_ctim.tv_nsec;
+      e.flags = MAILDIR_INDEX_LINES_EXACT | (fi.xuidl_len > 0 ? MAILDIR_INDEX_XUIDL : 0);
+      /* The delivery time is the file's mtime (pop3d keeps it when it adds a mark). */
+      maildir_index_marks(&fi, (int64_t)st.st_mtim.tv_sec, now, &e.expire_mark,
+                          &e.future_mark);
+      /* X-UIDL (Mailutils writes it), else the content: a renumbered folder (folder
+       * -pack, sortm) must not give a different message an id a client already knows. */
+      if (fi.xuidl_len > 0) {
+        e.id = fi.xuidl;
+        e.id_len = fi.xuidl_len;
+      } else {
+        e.id = fi.hash_id;
+        e.id_len = strlen(fi.hash_id);
+      }
+      if (mh_settled(&st, &t0) && maildir_index_add(&ib, &e))
+        added++;
     }
-    if (mailbox_file_scan(fd, st.st_size, false, &fi, error_r) < 0) {
-      close(fd);
-      goto fail;
-    }
-    close(fd);
-    /* X-UIDL (Mailutils writes it), else the content: a renumbered folder (folder
-     * -pack, sortm) must not give a different message an id a client already knows. */
-    if (fi.xuidl_len > 0)
-      uid = mailbox_add_uid(mb, fi.xuidl, fi.xuidl_len);
-    else
-      uid = mailbox_add_uid(mb, fi.hash_id, strlen(fi.hash_id));
+    uid = mailbox_add_uid(mb, e.id, e.id_len);
     if (uid == MAILBOX_UID_NONE) {
       *error_r = "out of memory";
       goto fail;
     }
     m->start = 0;
-    m->end = st.st_size;
-    m->size = fi.size;
-    m->lines = fi.lines > UINT32_MAX ? UINT32_MAX : (uint32_t)fi.lines;
+    m->end = (off_t)e.fsize;
+    m->size = e.size;
+    m->lines = e.lines;
     m->uid = uid;
-    m->flags = fi.xuidl_len > 0 ? MAILBOX_MSG_XUIDL : 0;
-    /* The delivery time is the file's mtime (pop3d keeps it when it adds a mark). */
-    m->expire_mark = mailbox_file_mark(&fi, (int64_t)st.st_mtim.tv_sec, (int64_t)time(NULL));
+    m->flags = (e.flags & MAILDIR_INDEX_XUIDL) ? MAILBOX_MSG_XUIDL : 0;
+    m->expire_mark = e.expire_mark;
     pv->num[mb->count] = v[k];
     mb->count++;
-    mb->total_size += fi.size;
+    mb->total_size += e.size;
   }
+  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused)) {
+    if (!building)
+      mh_index_backfill(ix, &ib, pv->dirfd, v, n);
+    (void)maildir_index_write(pv->dirfd, MH_INDEX_NAME, &ib, MAILDIR_INDEX_MH, &dst, now);
+  }
+  maildir_index_free(ix);
+  ix = NULL;
+  maildir_index_builder_free(&ib);
   free(v);
   v = NULL;
   if (mailbox_unique_uids(mb, error_r) < 0)
@@ -208,6 +313,8 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
   return MAILBOX_OK;
 
 fail:
+  maildir_index_free(ix);
+  maildir_index_builder_free(&ib);
   if (d != NULL)
     closedir(d);
   free(v);
@@ -426,6 +533,7 @@ char *mailbox_mh_sequences_rewrite(const char *text, size_t len, const uint32_t 
   }
   if (out.s == NULL)
     sb_add(&out, "", 0);
+  out.s[out.n] = '\0';    /* a sequence dropped last leaves its bytes past the end */
   *len_r = out.n;
   return out.s;
 }

@@ -189,7 +189,7 @@ def test_mh_session(site):
     b.close()
     assert s.cmd("QUIT").startswith("+OK")
     s.close()
-    assert sorted(os.listdir(folder)) == [",3", ".mh_sequences", "10", "2"]
+    assert sorted(os.listdir(folder)) == [",3", ".mh_sequences", ".pop3d-index", "10", "2"]
     with open(os.path.join(folder, ".mh_sequences")) as f:
         assert f.read() == "unseen: 2\n"
     s = site.inetd()

@@ -40,12 +40,19 @@ static void write_file(const char *path, const void *data, size_t len)
   }
 }
 
+/* A message file as delivery agents write one: a new file renamed into place, so that
+ * a replaced message is a new inode (Maildir files never change in place). */
 static void put(const char *dir, const char *sub, const char *name, const char *data)
 {
-  char p[1024];
+  char p[1024], t[1100];
 
   snprintf(p, sizeof p, "%s/%s%s%s", dir, sub, *sub ? "/" : "", name);
-  write_file(p, data, strlen(data));
+  snprintf(t, sizeof t, "%s/.put-tmp", dir);
+  write_file(t, data, strlen(data));
+  if (rename(t, p) < 0) {
+    perror(p);
+    exit(2);
+  }
 }
 
 static bool exists(const char *dir, const char *sub, const char *name)

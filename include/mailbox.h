@@ -36,6 +36,9 @@
  * current id in an X-UIDL header unless MAILBOX_MSG_XUIDL, so that ids stay stable): */
 #define MAILBOX_MSG_MARK      0x10u  /* add "X-Expire-Timestamp: mailbox.mark_time" */
 #define MAILBOX_MSG_UNDELETE  0x20u  /* remove 'D' from its Status headers */
+/* Set by the mbox scanner: the id is Dovecot's, from a trusted X-UID (uidl.h); stored in an
+ * X-UIDL header when the maildrop is rewritten, so that it outlives the X-IMAPbase. */
+#define MAILBOX_MSG_XUID      0x40u
 
 struct mailbox_msg {
   off_t start;          /* file offset of the first header byte (after the From_ line) */

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "mailbox.h"
+#include "uidl.h"
 
 #define MBOX_INDEX_SUFFIX ".pop3d-index"
 /* The bytes before the scanned end whose hash proves the old part unchanged when the
@@ -34,6 +35,7 @@ struct mbox_index_info {
   off_t scanned_end;     /* bytes the indexed scan covered */
   uint32_t future_mark;  /* earliest X-Expire-Timestamp ignored for being in the future
                           * at the scan (0: none); once reached the index is stale */
+  struct uidl_mbox_chain chain_last;  /* Dovecot's UID chain before the last message */
 };
 
 /* Counters for the tests: bytes read by the mbox scanner, index loads and writes. */

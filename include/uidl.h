@@ -65,4 +65,34 @@ int uidl_dovecot_lookup(const struct uidl_dovecot *d, const char *base, size_t l
                          char out[71]);
 void uidl_dovecot_free(struct uidl_dovecot *d);
 
+/* Dovecot's mbox UIDs.  Dovecot keeps them in the mbox itself: "X-IMAPbase: UIDVALIDITY
+ * LAST-UID [keywords]" in the first message's header and "X-UID: UID" in every message it
+ * has served, and gives the POP3 id %08Xu%08Xv from them.  pop3d trusts an X-UID only as
+ * Dovecot does (its mbox-sync parser): the first message carries a valid X-IMAPbase
+ * before any X-UID of its own, and each X-UID is above the UID of the message before
+ * and at most the next UID Dovecot would assign; a message without a trusted X-UID is
+ * given that next UID (Dovecot would number it so), which moves the chain on, but keeps
+ * pop3d's own id: Dovecot never served it.  A sender can therefore not forge an id
+ * below what the maildrop already holds. */
+struct uidl_mbox_chain {
+  uint32_t validity;  /* 0: no valid X-IMAPbase in the first message, no X-UID trusted */
+  uint32_t prev;      /* UID of the previous message */
+  uint64_t next;      /* UID Dovecot would give the next message without one */
+};
+/* An X-IMAPbase (or c-client X-IMAP) value v[0..len) (after the colon, leading blanks
+ * included, no line end): its UIDVALIDITY (never 0) and last UID. */
+bool uidl_ximapbase_parse(const char *v, size_t len, uint32_t *validity, uint32_t *last);
+/* Start the chain at the first message's X-IMAPbase. */
+void uidl_chain_start(struct uidl_mbox_chain *c, uint32_t validity, uint32_t last);
+/* Is the X-UID value v[0..len) trusted next in the chain?  Sets *uid; the chain moves on
+ * only at uidl_chain_end. */
+bool uidl_chain_xuid(struct uidl_mbox_chain *c, const char *v, size_t len, uint32_t *uid);
+/* The end of a message: uid is its trusted X-UID or 0 (pseudo: c-client's folder
+ * data message, which Dovecot does not number). */
+void uidl_chain_end(struct uidl_mbox_chain *c, uint32_t uid, bool pseudo);
+/* Is the chain state (from an index) possible? */
+bool uidl_chain_valid(const struct uidl_mbox_chain *c);
+/* Dovecot's default POP3 id of UID uid: %08Xu%08Xv, which Dovecot prints in lower case. */
+void uidl_dovecot_format(uint32_t uid, uint32_t validity, char out[71]);
+
 #endif

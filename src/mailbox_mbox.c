@@ -47,6 +47,8 @@ struct mbox_priv {
   size_t cap;              /* capacity of mb->msgs and from */
   bool updated;            /* the maildrop was replaced by update() */
   uint32_t future_mark;    /* earliest expiry mark ignored as in the future (mbox_index.h) */
+  struct uidl_mbox_chain chain;       /* Dovecot's UIDs (uidl.h) after the last message */
+  struct uidl_mbox_chain chain_last;  /* ... before it (where a rescan of growth starts) */
 };
 
 /* Scanner state: the message being read and the line before.  The file is read in
@@ -60,6 +62,11 @@ struct mbox_scan {
   bool in_header;
   bool pending;            /* the last line was empty: a separator if "From " follows */
   bool xuidl_open;         /* the last header line was X-UIDL (folding continues it) */
+  bool xuid_open;          /* the last header line was a trusted X-UID */
+  bool first;              /* the first message of the file (From_ line at offset 0) */
+  bool base_seen;          /* it has a valid X-IMAPbase (or X-IMAP) */
+  bool pseudo;             /* it is c-client's folder data message (X-IMAP) */
+  uint32_t xuid;           /* trusted X-UID (uidl.h), 0 = none */
   bool long_line;          /* in the middle of a line longer than a block */
   bool long_from;          /* ... which is a From_ line */
   bool long_header;        /* ... which is a header line (hashed) */
@@ -140,6 +147,11 @@ static enum mailbox_status scan_finish(struct mbox_scan *sc, off_t end, const ch
   if (sc->xuidl_len > 0) {
     uid = mailbox_add_uid(mb, sc->xuidl, sc->xuidl_len);
     m->flags |= MAILBOX_MSG_XUIDL;
+  } else if (sc->xuid != 0) {
+    char id[PARAMS_UIDL_MAX + 1];
+    uidl_dovecot_format(sc->xuid, pv->chain.validity, id);
+    uid = mailbox_add_uid(mb, id, strlen(id));
+    m->flags |= MAILBOX_MSG_XUID;
   } else {
     char id[PARAMS_UIDL_MAX + 1];
     uidl_hash_final(&sc->hash, sc->size, id);
@@ -149,6 +161,7 @@ static enum mailbox_status scan_finish(struct mbox_scan *sc, off_t end, const ch
     *error_r = "out of memory";
     return MAILBOX_TEMP;
   }
+  uidl_chain_end(&pv->chain, sc->xuid, sc->pseudo);
   m->uid = uid;
   mb->count++;
   mb->total_size += sc->size;
@@ -163,6 +176,14 @@ static void scan_begin(struct mbox_scan *sc, off_t from_off, off_t start, bool h
   sc->in_header = true;
   sc->pending = false;
   sc->xuidl_open = false;
+  sc->xuid_open = false;
+  sc->first = from_off == 0 && !headless;
+  sc->base_seen = false;
+  sc->pseudo = false;
+  sc->xuid = 0;
+  if (sc->first)
+    memset(&sc->pv->chain, 0, sizeof sc->pv->chain);
+  sc->pv->chain_last = sc->pv->chain;
   sc->from_off = from_off;
   sc->start = start;
   sc->xuidl_len = 0;
@@ -203,18 +224,46 @@ static void scan_seed_header(struct mbox_scan *sc, const char *p, const char *le
   }
 }
 
+/* Dovecot's X-IMAPbase (X-IMAP: c-client's folder data message) in the first message and
+ * X-UID in every message (uidl.h).  X-UID: the first trusted one counts. */
+static void scan_dovecot_header(struct mbox_scan *sc, const char *p, const char *le)
+{
+  size_t len = (size_t)(le - p);
+  uint32_t v, last;
+
+  if (len < 6 || (p[0] != 'X' && p[0] != 'x') || p[1] != '-')
+    return;
+  if (sc->xuid == 0 && util_strncasecmp(p, "X-UID:", 6) == 0) {
+    if (uidl_chain_xuid(&sc->pv->chain, p + 6, len - 6, &v)) {
+      sc->xuid = v;
+      sc->xuid_open = true;
+    }
+  } else if (sc->first && !sc->base_seen) {
+    size_t n = len >= 11 && util_strncasecmp(p, "X-IMAPbase:", 11) == 0 ? 11
+             : len >= 7 && util_strncasecmp(p, "X-IMAP:", 7) == 0 ? 7 : 0;
+    if (n > 0 && uidl_ximapbase_parse(p + n, len - n, &v, &last)) {
+      uidl_chain_start(&sc->pv->chain, v, last);
+      sc->base_seen = true;
+      sc->pseudo = n == 7;
+    }
+  }
+}
+
 static void scan_header_line(struct mbox_scan *sc, const char *p, const char *le,
                              const char *nl)
 {
   uidl_hash_update(&sc->hash, p, (size_t)(le - p));
   if (p[0] == ' ' || p[0] == '\t') {
-    /* A folded X-UIDL with more text is not a valid id. */
+    /* A folded X-UIDL or X-UID with more text is not a valid id. */
     if (sc->xuidl_open && !is_blank_range(p, le))
       sc->xuidl_len = 0;
+    if (sc->xuid_open && !is_blank_range(p, le))
+      sc->xuid = 0;
     return;
   }
-  sc->xuidl_open = false;
+  sc->xuidl_open = sc->xuid_open = false;
   scan_seed_header(sc, p, le);
+  scan_dovecot_header(sc, p, le);
   if ((p[0] == 'X' || p[0] == 'x') && sc->xuidl_len == 0 && le - p >= 7 &&
       util_strncasecmp(p, "X-UIDL:", 7) == 0) {
     const char *v = p + 7, *ve = nl ? nl : le;
@@ -344,10 +393,13 @@ static enum mailbox_status scan_piece(struct mbox_scan *sc, const char *p, size_
       sc->rd = p[0] == '>' ? RD_RUN : RD_DONE;
       if (sc->in_header) {
         sc->long_header = true;
-        /* Too long to be an X-UIDL, or to continue one. */
-        sc->xuidl_open = false;
-        if (p[0] == ' ' || p[0] == '\t')
+        /* Too long to be an X-UIDL or X-UID, or to continue one. */
+        if (p[0] == ' ' || p[0] == '\t') {
           sc->xuidl_len = 0;
+          if (sc->xuid_open)
+            sc->xuid = 0;
+        }
+        sc->xuidl_open = sc->xuid_open = false;
       }
     }
   }
@@ -502,11 +554,12 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
                                      const struct stat *fst, const char **error_r)
 {
   char *ipath = mbox_index_path(mb->path);
-  struct mbox_index_info info = { 0, 0 };
+  struct mbox_index_info info;
   enum mbox_index_result ir = MBOX_INDEX_MISS;
   enum mailbox_status st;
   off_t begin = 0;
 
+  memset(&info, 0, sizeof info);
   if (ipath != NULL)
     ir = mbox_index_load(ipath, pv->fd, fst, mb, &pv->from, &info, (int64_t)time(NULL));
   if (ir != MBOX_INDEX_MISS) {
@@ -523,6 +576,7 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
       mbox_reset_table(mb, pv);
     } else {
       begin = pv->from[last];
+      pv->chain = info.chain_last;
       mb->total_size -= mb->msgs[last].size;
       mb->uids_len = mb->msgs[last].uid;
       mb->count = last;
@@ -536,6 +590,7 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
     }
     info.scanned_end = fst->st_size;
     info.future_mark = pv->future_mark;
+    info.chain_last = pv->chain_last;
     if (ipath != NULL && fst->st_size > 0)
       (void)mbox_index_write(ipath, pv->fd, fst, mb, pv->from, &info);
   }
@@ -1026,7 +1081,7 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   struct stat st;
   enum mailbox_status ret = MAILBOX_TEMP;
   struct mbox_edit ed[PARAMS_HEADER_EDITS_MAX + 1];
-  bool fresh = pv->fd < 0;
+  bool fresh = pv->fd < 0, store_ids;
 
   *deleted_r = 0;
   for (size_t i = 0; session && i < mb->count; i++) {
@@ -1037,6 +1092,9 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   }
   if (ndel == 0 && nedit == 0 && n == 0)
     return MAILBOX_OK;
+  /* Dovecot's ids hang on the X-IMAPbase of the first message and on the UIDs before
+   * them: once the maildrop changes, each goes into an X-UIDL header of its message. */
+  store_ids = ndel > 0 || nedit > 0;
   if (mbox_check(mb, error_r) != MAILBOX_OK)
     return MAILBOX_TEMP;
   lock_touch(&pv->lock);
@@ -1061,7 +1119,7 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
       if (copy_range(pv->fd, tfd, run, pv->from[i], &buf) < 0)
         goto io_error;
       run = i + 1 < mb->count ? pv->from[i + 1] : pv->scanned_end;
-    } else if (mbox_needs_edit(m)) {
+    } else if (mbox_needs_edit(m) || (store_ids && (m->flags & MAILBOX_MSG_XUID))) {
       int ne = mbox_plan_edits(mb, pv, i, ed, sizeof ed / sizeof ed[0]);
       if (ne < 0)
         goto io_error;

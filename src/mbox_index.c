@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define IDX_MAGIC "P3MBIDX\n"
-#define IDX_VERSION 1u
+#define IDX_VERSION 2u
 
 struct idx_header {
   char magic[8];
@@ -37,7 +37,10 @@ struct idx_header {
   uint64_t arena_len;
   uint64_t tail_hash;
   uint32_t future_mark;
+  uint32_t chain_validity;  /* Dovecot's UID chain before the last message (uidl.h) */
+  uint32_t chain_prev;
   uint32_t pad;
+  uint64_t chain_next;
   uint64_t checksum;
 };
 
@@ -45,6 +48,9 @@ struct idx_rec {
   uint64_t from, start, end, size;
   uint32_t lines, flags, uid, expire_mark;
 };
+
+/* The scanner's flags, which the index keeps. */
+#define IDX_FLAGS (MAILBOX_MSG_XUIDL | MAILBOX_MSG_STATUS_D | MAILBOX_MSG_XUID)
 
 struct mbox_index_stats mbox_index_stats;
 
@@ -123,7 +129,7 @@ static bool idx_fill(const struct idx_header *h, const char *body, struct mailbo
     uint64_t span;
     memcpy(&r, &recs[i], sizeof r);
     if (r.from < prev_end || r.start < r.from || r.end < r.start || r.end > h->scanned_end ||
-        (r.flags & ~(uint32_t)(MAILBOX_MSG_XUIDL | MAILBOX_MSG_STATUS_D)) != 0)
+        (r.flags & ~(uint32_t)IDX_FLAGS) != 0)
       goto bad;
     span = r.end - r.start;
     /* The size rule: at most a CR a line plus CRLF after the last. */
@@ -211,12 +217,22 @@ enum mbox_index_result mbox_index_load(const char *ipath, int mbox_fd, const str
     res = MBOX_INDEX_MISS;
     goto out;
   }
+  {
+    struct uidl_mbox_chain c = { h.chain_validity, h.chain_prev, h.chain_next };
+    if (!uidl_chain_valid(&c)) {
+      res = MBOX_INDEX_MISS;
+      goto out;
+    }
+  }
   if (!idx_fill(&h, body, mb, from_r)) {
     res = MBOX_INDEX_MISS;
     goto out;
   }
   info->scanned_end = (off_t)h.scanned_end;
   info->future_mark = h.future_mark;
+  info->chain_last.validity = h.chain_validity;
+  info->chain_last.prev = h.chain_prev;
+  info->chain_last.next = h.chain_next;
 out:
   free(body);
   if (fd >= 0)
@@ -258,7 +274,7 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
     r.end = (uint64_t)m->end;
     r.size = m->size;
     r.lines = m->lines;
-    r.flags = m->flags & (MAILBOX_MSG_XUIDL | MAILBOX_MSG_STATUS_D);
+    r.flags = m->flags & IDX_FLAGS;
     r.uid = m->uid;
     r.expire_mark = m->expire_mark;
     memcpy(&recs[i], &r, sizeof r);
@@ -278,6 +294,9 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
   h.count = mb->count;
   h.arena_len = mb->uids_len;
   h.future_mark = info->future_mark;
+  h.chain_validity = info->chain_last.validity;
+  h.chain_prev = info->chain_last.prev;
+  h.chain_next = info->chain_last.next;
   if (idx_tail_hash(mbox_fd, info->scanned_end, &h.tail_hash) < 0) {
     free(body);
     return -1;

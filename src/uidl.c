@@ -302,7 +302,7 @@ int uidl_dovecot_lookup(const struct uidl_dovecot *d, const char *base, size_t l
         out[r->pop3_len] = '\0';
         return UIDL_DOVECOT_POP3;
       }
-      snprintf(out, 71, "%08x%08x", (unsigned)r->uid, (unsigned)d->uidvalidity);  /* Dovecot prints %X in lower case */
+      uidl_dovecot_format(r->uid, d->uidvalidity, out);
       return UIDL_DOVECOT_UID;
     }
     if (c < 0)
@@ -318,4 +318,88 @@ void uidl_dovecot_free(struct uidl_dovecot *d)
   free(d->v);
   free(d->text);
   memset(d, 0, sizeof *d);
+}
+
+/* ---- Dovecot's mbox X-IMAPbase and X-UID ---- */
+
+void uidl_dovecot_format(uint32_t uid, uint32_t validity, char out[71])
+{
+  /* Dovecot's X modifier prints lower-case hex (tests/e2e/test_migration.py). */
+  snprintf(out, 71, "%08x%08x", (unsigned)uid, (unsigned)validity);
+}
+
+static bool is_lwsp(char ch)
+{
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+bool uidl_ximapbase_parse(const char *v, size_t len, uint32_t *validity, uint32_t *last)
+{
+  const char *p = v, *e = v + len;
+
+  while (p < e && is_lwsp(*p))
+    p++;
+  /* UIDVALIDITY, then a space or the end; then the last UID, then blanks or the end
+   * (keywords may follow).  Dovecot pads the last UID to ten digits; others do not. */
+  if (!dv_u32(&p, e, validity) || *validity == 0 || (p < e && *p != ' '))
+    return false;
+  while (p < e && is_lwsp(*p))
+    p++;
+  *last = 0;
+  if (p < e && !dv_u32(&p, e, last))
+    return false;
+  return p == e || is_lwsp(*p);
+}
+
+void uidl_chain_start(struct uidl_mbox_chain *c, uint32_t validity, uint32_t last)
+{
+  c->validity = validity;
+  c->prev = 0;
+  c->next = (uint64_t)last + 1;
+}
+
+bool uidl_chain_xuid(struct uidl_mbox_chain *c, const char *v, size_t len, uint32_t *uid)
+{
+  const char *p = v, *e = v + len;
+  uint32_t value = 0;
+
+  if (c->validity == 0)
+    return false;
+  while (p < e && is_lwsp(*p))
+    p++;
+  if (p < e && !dv_u32(&p, e, &value))
+    return false;
+  for (; p < e; p++)
+    if (!is_lwsp(*p))
+      return false;
+  if (value > c->next || value <= c->prev)
+    return false;
+  *uid = value;
+  return true;
+}
+
+void uidl_chain_end(struct uidl_mbox_chain *c, uint32_t uid, bool pseudo)
+{
+  if (c->validity == 0)
+    return;
+  if (uid == 0) {
+    if (pseudo)
+      return;
+    if (c->next > UINT32_MAX) {
+      /* Dovecot would renumber the maildrop: nothing after this is trusted. */
+      c->validity = 0;
+      return;
+    }
+    uid = (uint32_t)c->next;
+  }
+  if (uid == c->next)
+    c->next++;
+  c->prev = uid;
+}
+
+bool uidl_chain_valid(const struct uidl_mbox_chain *c)
+{
+  if (c->validity == 0)
+    return c->prev == 0 && c->next == 0;
+  return c->next >= 1 && c->next <= (uint64_t)UINT32_MAX + 1 && c->prev < c->next;
 }

@@ -352,27 +352,110 @@ def test_dovecot_maildir_after_new_to_cur_and_dele(msite):
 
 # ---- Dovecot, mbox ----
 
-def test_dovecot_mbox_ids_not_carried_over(msite):
-    """Documented limit ("Migrating to pop3d"): Dovecot keeps the UIDs of an mbox in its
-    index (or X-UID headers), which pop3d does not read; the ids change once on the switch,
-    then stay stable under pop3d."""
-    need(DOVECOT, "dovecot-pop3d")
+def _dovecot_mbox(msite):
     inbox = os.path.join(msite.home, "INBOX")
     with open(inbox, "w") as f:
         f.write(mbox_of([msg(i) for i in range(1, N + 1)]))
     os.chmod(inbox, 0o600)
     os.chown(inbox, msite.uid, msite.gid)
+    return inbox
+
+
+def _deliver(inbox, numbers, extra=""):
+    """Append messages as an MDA does (headers given in extra go into each)."""
+    with open(inbox, "a") as f:
+        f.write("\n" + mbox_of([msg(i).replace("Subject:", extra + "Subject:", 1)
+                                for i in numbers]))
+
+
+MBOX_CONF = 'mailbox { mailbox-pattern "${home}/INBOX"; };'
+
+
+def test_dovecot_mbox_same_uidl(msite):
+    """Dovecot keeps an mbox's UIDs in X-IMAPbase / X-UID headers, which it writes at
+    every session; pop3d reads them: same listing after Dovecot downloaded, deleted and
+    numbered mail delivered between its sessions."""
+    need(DOVECOT, "dovecot-pop3d")
+    inbox = _dovecot_mbox(msite)
+    with Dovecot(msite, "mbox:~/mail:INBOX=~/INBOX") as dv:
+        s = dv.session()
+        first = uidl(s)
+        for i in (1, 3):
+            assert s.cmd("RETR %d" % i).startswith("+OK")
+            s.multi()
+        assert s.cmd("DELE 2").startswith("+OK")
+        assert s.cmd("QUIT").startswith("+OK")
+        s.close()
+        _deliver(inbox, (6, 7))
+        s = dv.session()
+        theirs = uidl(s)
+        assert s.cmd("QUIT").startswith("+OK")
+        s.close()
+    assert len(theirs) == N + 1
+    assert ids(theirs)[:N - 1] == [u for i, u in first if i != 2]
+    with open(inbox, "rb") as f:
+        data = f.read()
+    assert data.count(b"\nX-IMAPbase: ") == 1 and data.count(b"\nX-UID: ") == N + 1, \
+        "Dovecot did not write its UIDs into the mbox"
+    ours = pop3d_uidl(msite, MBOX_CONF)
+    assert ours == theirs
+    # And again (the index pop3d wrote gives the same).
+    assert pop3d_uidl(msite, MBOX_CONF) == theirs
+
+
+def test_dovecot_mbox_ids_outlive_first_message(msite):
+    """pop3d deletes the first message, which carries Dovecot's X-IMAPbase: the other
+    messages keep their ids (pop3d stores them in X-UIDL headers as it rewrites the
+    mbox), also for mail delivered afterwards; mail Dovecot never served, and a forged
+    X-UID, get pop3d's own ids, never one Dovecot gave."""
+    need(DOVECOT, "dovecot-pop3d")
+    inbox = _dovecot_mbox(msite)
     with Dovecot(msite, "mbox:~/mail:INBOX=~/INBOX") as dv:
         s = dv.session()
         theirs = uidl(s)
         assert s.cmd("QUIT").startswith("+OK")
         s.close()
     assert len(theirs) == N
-    conf = 'mailbox { mailbox-pattern "${home}/INBOX"; };'
-    ours = pop3d_uidl(msite, conf)
-    assert [n for n, _ in ours] == [n for n, _ in theirs]
-    assert not {u.lower() for u in ids(ours)} & {u.lower() for u in ids(theirs)}
-    assert pop3d_uidl(msite, conf) == ours
+    last_uid = int(ids(theirs)[-1][:8], 16)
+    # Delivered after Dovecot's last session: one plain (Dovecot would number it
+    # last+1), one with a forged X-UID equal to the last UID Dovecot gave (it would
+    # number it last+2), one with the UID Dovecot would give next (last+3).
+    _deliver(inbox, (6,))
+    _deliver(inbox, (7,), "X-UID: %d\n" % last_uid)
+    _deliver(inbox, (8,), "X-UID: %d\n" % (last_uid + 3))
+    before = pop3d_uidl(msite, MBOX_CONF)
+    assert before[:N] == theirs
+    assert not set(ids(before)[N:]) & set(ids(theirs))
+    assert "%08x" % (last_uid + 3) == ids(before)[N + 2][:8], \
+        "the next UID in the chain is trusted, as Dovecot trusts it"
+    # Dovecot on the same mbox (its file put back afterwards) numbers the plain and the
+    # forged message last+1 and last+2, and keeps the X-UID last+3 as pop3d does.
+    with open(inbox, "rb") as f:
+        saved = f.read()
+    with Dovecot(msite, "mbox:~/mail:INBOX=~/INBOX") as dv:
+        s = dv.session()
+        again = uidl(s)
+        assert s.cmd("QUIT").startswith("+OK")
+        s.close()
+    assert [u[:8] for u in ids(again)[N:]] == ["%08x" % (last_uid + k) for k in (1, 2, 3)]
+    assert ids(again)[:N] == ids(theirs) and ids(again)[N + 2] == ids(before)[N + 2]
+    with open(inbox, "wb") as f:
+        f.write(saved)
+
+    msite.write_conf(MBOX_CONF)
+    s = msite.inetd()
+    assert s.login().startswith("+OK")
+    assert s.cmd("DELE 1").startswith("+OK")
+    assert s.cmd("QUIT").startswith("+OK")
+    s.close()
+    with open(inbox, "rb") as f:
+        data = f.read()
+    assert b"X-IMAPbase:" not in data
+    after = pop3d_uidl(msite, MBOX_CONF)
+    assert ids(after) == ids(before)[1:]
+    _deliver(inbox, (9,))
+    later = pop3d_uidl(msite, MBOX_CONF)
+    assert ids(later)[:-1] == ids(before)[1:]
 
 
 # ---- Mailutils, mbox ----

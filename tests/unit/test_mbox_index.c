@@ -389,6 +389,156 @@ static void test_big(void)
   free(buf);
 }
 
+/* Dovecot's X-IMAPbase / X-UID ids (uidl.h): the chain of UIDs survives a tail scan of
+ * appended mail (the index keeps its state before the last message), and a rewrite
+ * stores the ids in X-UIDL headers, so deleting the first message (and its X-IMAPbase)
+ * changes no other id. */
+static const char dovecot_mbox[] =
+  "From a@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: one\n"
+  "X-UID: 9\n"                     /* before the X-IMAPbase: not trusted */
+  "X-IMAPbase: 7 0000000002\n"
+  "X-UID: 1\n"
+  "\n"
+  "body one\n"
+  "\n"
+  "From b@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: two\n"
+  "x-uid:   2   \n"
+  "\n"
+  "body two\n"
+  "\n"
+  "From c@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: three, never served by Dovecot (it would number it 3)\n"
+  "X-IMAPbase: 8 0000000050\n"     /* only the first message's counts */
+  "\n"
+  "body three\n";
+
+static const char dovecot_more[] =
+  "\n"
+  "From d@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: four\n"
+  "X-UID: 4\n"
+  "\n"
+  "body four\n"
+  "\n"
+  "From e@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: forged, UID already used (Dovecot would number it 5)\n"
+  "X-UID: 1\n"
+  "\n"
+  "body five\n"
+  "\n"
+  "From f@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: folded X-UID (6 taken)\n"
+  "X-UID: 6\n"
+  " more\n"
+  "\n"
+  "body six\n"
+  "\n"
+  "From g@example.org Mon Jan  1 00:00:00 2024\n"
+  "Subject: seven\n"
+  "X-UID: 7\n"
+  "\n"
+  "body seven\n";
+
+static size_t count_of(const char *hay, const char *needle)
+{
+  size_t n = 0;
+
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  return n;
+}
+
+static void test_dovecot(void)
+{
+  char *ref, *got, *ids_before;
+  unsigned long grew;
+  struct conf c;
+  struct mailbox mb;
+  const char *err = NULL;
+  size_t removed = 0;
+
+  unlink(index_path);
+  write_file(mbox_path, dovecot_mbox, sizeof dovecot_mbox - 1, O_TRUNC);
+  set_mtime(mbox_path, time(NULL) - 100);
+  got = snapshot();
+  is_int(count_of(got, "00000007\n"), 2, "two Dovecot ids in the first three messages");
+  ok(strstr(got, " 0000000100000007\n") && strstr(got, " 0000000200000007\n"),
+     "X-UID 1 and 2 under UIDVALIDITY 7");
+  ok(strstr(got, " 40 0 0000000100000007\n") != NULL, "flagged as Dovecot's");
+  ok(strstr(got, "00000009") == NULL && strstr(got, "00000008") == NULL,
+     "no X-UID before the X-IMAPbase, no X-IMAPbase but the first message's");
+  free(got);
+
+  write_file(mbox_path, dovecot_more, sizeof dovecot_more - 1, O_APPEND);
+  set_mtime(mbox_path, time(NULL) - 50);
+  grew = mbox_index_stats.grew;
+  got = snapshot();
+  is_int(mbox_index_stats.grew - grew, 1, "appended mail: tail scan");
+  ref = full_scan();
+  is_str(got, ref, "the tail scan gives the full scan's ids (the chain resumed)");
+  ok(strstr(ref, " 0000000400000007\n") && strstr(ref, " 0000000700000007\n"),
+     "X-UID 4 and 7 trusted");
+  is_int(count_of(ref, "00000007\n"), 4, "not the forged X-UID 1, nor the folded one");
+  free(got);
+
+  /* Delete the first message, which holds the X-IMAPbase. */
+  ids_before = strdup(strchr(strchr(ref, '\n') + 1, '\n') + 1);
+  memset(&c, 0, sizeof c);
+  c.lock_type = CONF_LOCK_NULL;
+  if (mailbox_open(&mb, mbox_path, &c, &err) == MAILBOX_OK) {
+    mb.msgs[0].flags |= MAILBOX_MSG_DELETED;
+    ok(mb.ops->update(&mb, &removed, &err) == MAILBOX_OK && removed == 1,
+       "the first message deleted");
+    mailbox_close(&mb);
+  } else {
+    ok(false, "open: %s", err ? err : "?");
+  }
+  {
+    size_t len = 0;
+    char *text;
+    int fd = open(mbox_path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+      die("open");
+    text = calloc(1, (size_t)st.st_size + 1);
+    if (text == NULL || util_pread_all(fd, text, (size_t)st.st_size, 0) < 0)
+      die("read");
+    len = (size_t)st.st_size;
+    close(fd);
+    is_int(count_of(text, "\nX-UIDL: 0000000"), 3, "the Dovecot ids went into X-UIDL headers");
+    ok(strstr(text, "X-IMAPbase: 7") == NULL && len > 0, "with the X-IMAPbase gone");
+    free(text);
+  }
+  got = full_scan();
+  {
+    /* Same ids, in the same order, for the messages kept. */
+    const char *a = ids_before, *b = strchr(got, '\n') + 1;
+    bool same = true;
+    for (;;) {
+      const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+      if (ea == NULL || eb == NULL) {
+        same = same && ea == NULL && eb == NULL;
+        break;
+      }
+      const char *ia = ea, *ib = eb;
+      while (ia > a && ia[-1] != ' ')
+        ia--;
+      while (ib > b && ib[-1] != ' ')
+        ib--;
+      if (ea - ia != eb - ib || memcmp(ia, ib, (size_t)(ea - ia)) != 0)
+        same = false;
+      a = ea + 1;
+      b = eb + 1;
+    }
+    ok(same, "every other message keeps its id");
+  }
+  free(ids_before);
+  free(got);
+  free(ref);
+}
+
 int main(void)
 {
   if (mkdtemp(tmpdir) == NULL)
@@ -407,6 +557,7 @@ int main(void)
   test_corrupt();
   test_no_index_dir();
   test_big();
+  test_dovecot();
 
   unlink(index_path);
   free(index_path);

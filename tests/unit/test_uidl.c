@@ -129,10 +129,89 @@ static void test_dispersion(void)
   free(ids);
 }
 
+static bool xuid(struct uidl_mbox_chain *c, const char *v, uint32_t *u)
+{
+  *u = 0;
+  return uidl_chain_xuid(c, v, strlen(v), u);
+}
+
+/* Dovecot's mbox X-IMAPbase and X-UID, under the rules of its mbox-sync parser. */
+static void test_dovecot_mbox(void)
+{
+  static const struct { const char *v; bool ok; uint32_t validity, last; } bases[] = {
+    { " 1795438098 0000000003", true, 1795438098u, 3 },          /* Dovecot */
+    { "           1795438235                    4", true, 1795438235u, 4 },  /* Mailutils */
+    { " 1 0000000005 $Forwarded Junk NonJunk", true, 1, 5 },     /* with keywords */
+    { " 1234567890 0000000009   \r\n", true, 1234567890u, 9 },
+    { " 77", true, 77, 0 },
+    { " 0 0000000003", false, 0, 0 },                           /* validity 0 */
+    { " 4294967296 1", false, 0, 0 },                           /* over 32 bits */
+    { " 12x 3", false, 0, 0 },
+    { " 12\t3", false, 0, 0 },                                  /* Dovecot wants a space */
+    { " 12 3x", false, 0, 0 },
+    { " 12 99999999999", false, 0, 0 },
+    { "", false, 0, 0 },
+    { " abc", false, 0, 0 },
+  };
+  struct uidl_mbox_chain c;
+  uint32_t v, last, u;
+  char id[71];
+
+  for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+    bool got = uidl_ximapbase_parse(bases[i].v, strlen(bases[i].v), &v, &last);
+    ok(got == bases[i].ok && (!got || (v == bases[i].validity && last == bases[i].last)),
+       "X-IMAPbase case %zu", i);
+  }
+
+  memset(&c, 0, sizeof c);
+  ok(uidl_chain_valid(&c), "an empty chain is valid");
+  ok(!xuid(&c, " 1", &u), "no X-UID is trusted before an X-IMAPbase");
+  uidl_chain_end(&c, 0, false);
+  ok(c.validity == 0 && c.next == 0, "... and an inactive chain does not move");
+
+  uidl_chain_start(&c, 7, 3);
+  ok(xuid(&c, " 1", &u) && u == 1, "X-UID 1 after X-IMAPbase 7 3");
+  uidl_chain_end(&c, 1, false);
+  ok(!xuid(&c, " 1", &u), "a UID not above the previous one is refused");
+  ok(!xuid(&c, " 5", &u), "a UID above the next one is refused");
+  ok(!xuid(&c, " 2 junk", &u), "text after the UID is refused");
+  ok(!xuid(&c, "", &u), "an empty X-UID is refused");
+  ok(xuid(&c, " 4 \t\r\n", &u) && u == 4, "the next UID (4), blanks after it");
+  uidl_chain_end(&c, 4, false);
+  is_int(c.next, 5, "the next UID moves on when taken");
+  uidl_chain_end(&c, 0, false);
+  ok(c.prev == 5 && c.next == 6, "a message without X-UID takes the next UID (5)");
+  ok(!xuid(&c, " 5", &u), "so a later X-UID 5 is refused");
+  uidl_chain_end(&c, 0, true);
+  ok(c.prev == 5 && c.next == 6, "c-client's folder data message takes no UID");
+  ok(xuid(&c, " 6", &u) && u == 6, "X-UID 6 then");
+  ok(!xuid(&c, " 99999999999", &u), "an X-UID over 32 bits is refused");
+  ok(uidl_chain_valid(&c), "the chain is valid");
+
+  uidl_chain_start(&c, 9, UINT32_MAX);
+  ok(xuid(&c, " 4294967295", &u) && u == UINT32_MAX, "the largest UID");
+  uidl_chain_end(&c, UINT32_MAX, false);
+  ok(uidl_chain_valid(&c), "a chain at its end is valid");
+  uidl_chain_end(&c, 0, false);
+  is_int(c.validity, 0, "no UID left: nothing further is trusted");
+
+  c.validity = 3;
+  c.prev = 5;
+  c.next = 5;
+  ok(!uidl_chain_valid(&c), "prev must be below next");
+  c.validity = 0;
+  c.prev = 1;
+  ok(!uidl_chain_valid(&c), "an inactive chain is all zero");
+
+  uidl_dovecot_format(1, 0x6b043612u, id);
+  is_str(id, "000000016b043612", "Dovecot's %%08Xu%%08Xv, as Dovecot prints it");
+}
+
 int main(void)
 {
   test_valid();
   test_hash();
   test_dispersion();
+  test_dovecot_mbox();
   return tap_done();
 }

@@ -53,8 +53,10 @@
 /* Mailutils 3.15 code: login statistics database (the manual says .db; GDBM adds none). */
 #define PARAMS_STAT_FILE "/var/run/pop3-login.db"
 /* The login-statistics and bulletin databases are shared by every session: a session
- * waits at most this long (milliseconds) for another's lock, then goes on without. */
-#define PARAMS_NUMDB_LOCK_WAIT_MS 1000
+ * waits at most this long (milliseconds) for another's lock, then goes on without.  Each
+ * holder keeps the lock through one synced write (a few ms); a burst of a hundred
+ * logins at once must not outlast the wait, or login-delay would let some through. */
+#define PARAMS_NUMDB_LOCK_WAIT_MS 5000
 /* Bulletins delivered in one login, and their total size: an announcement mailbox far
  * bigger than this is a mistake, not something to copy into every maildrop. */
 #define PARAMS_BULLETIN_MAX 1000

@@ -86,7 +86,8 @@ bool uidl_ximapbase_parse(const char *v, size_t len, uint32_t *validity, uint32_
 void uidl_chain_start(struct uidl_mbox_chain *c, uint32_t validity, uint32_t last);
 /* Is the X-UID value v[0..len) trusted next in the chain?  Sets *uid; the chain moves on
  * only at uidl_chain_end. */
-bool uidl_chain_xuid(struct uidl_mbox_chain *c, const char *v, size_t len, uint32_t *uid);
+bool uidl_chain_xuid(const struct uidl_mbox_chain *c, const char *v, size_t len,
+                     uint32_t *uid);
 /* The end of a message: uid is its trusted X-UID or 0 (pseudo: c-client's folder
  * data message, which Dovecot does not number). */
 void uidl_chain_end(struct uidl_mbox_chain *c, uint32_t uid, bool pseudo);

@@ -358,7 +358,8 @@ void uidl_chain_start(struct uidl_mbox_chain *c, uint32_t validity, uint32_t las
   c->next = (uint64_t)last + 1;
 }
 
-bool uidl_chain_xuid(struct uidl_mbox_chain *c, const char *v, size_t len, uint32_t *uid)
+bool uidl_chain_xuid(const struct uidl_mbox_chain *c, const char *v, size_t len,
+                     uint32_t *uid)
 {
   const char *p = v, *e = v + len;
   uint32_t value = 0;
@@ -386,8 +387,9 @@ void uidl_chain_end(struct uidl_mbox_chain *c, uint32_t uid, bool pseudo)
     if (pseudo)
       return;
     if (c->next > UINT32_MAX) {
-      /* Dovecot would renumber the maildrop: nothing after this is trusted. */
-      c->validity = 0;
+      /* Dovecot would renumber the maildrop: nothing after this is trusted (an
+       * inactive chain is all zero, as uidl_chain_valid wants it in an index). */
+      memset(c, 0, sizeof *c);
       return;
     }
     uid = (uint32_t)c->next;

@@ -194,6 +194,7 @@ static void test_dovecot_mbox(void)
   ok(uidl_chain_valid(&c), "a chain at its end is valid");
   uidl_chain_end(&c, 0, false);
   is_int(c.validity, 0, "no UID left: nothing further is trusted");
+  ok(uidl_chain_valid(&c), "... and the chain left is one an index may hold");
 
   c.validity = 3;
   c.prev = 5;

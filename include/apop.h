@@ -89,6 +89,8 @@ enum auth_status apop_secret(const struct conf *c, const char *user, char **secr
 /* APOP: is digest (32 hex digits, either case) MD5(stamp secret)?  CRAM-MD5: is it
  * HMAC-MD5 keyed with secret of challenge?  secret NULL (a user without one) costs the
  * same work against a dummy secret and is false.  Constant-time comparison. */
+/* Is p an MD5 digest in hex (32 digits of either case), as APOP and CRAM-MD5 send? */
+bool apop_is_digest(const char *p);
 bool apop_digest_ok(const char *stamp, const char *secret, const char *digest);
 bool apop_cram_ok(const char *challenge, const char *secret, const char *digest);
 

@@ -85,6 +85,8 @@ struct conf {
   bool foreground;
   unsigned max_children;     /* 0 = unlimited */
   char *pidfile;
+  char *privsep_user;        /* the pre-auth worker's user; default PARAMS_PRIVSEP_USER */
+  char *privsep_chroot;      /* its empty root; default PARAMS_PRIVSEP_CHROOT */
   unsigned port;
   unsigned timeout;          /* seconds */
   struct conf_server *servers;

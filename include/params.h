@@ -118,4 +118,17 @@
 /* Longest message file name in a maildir or MH folder we keep (NAME_MAX). */
 #define PARAMS_MAILDIR_NAME_MAX 255
 
+/* Privilege separation: the unprivileged user of the pre-login worker (like Dovecot's
+ * dovenull and OpenSSH's sshd), and the empty directory it is confined to.  pop3d
+ * creates the directory (root-owned, mode 0755, empty) when it is missing. */
+#define PARAMS_PRIVSEP_USER "pop3d"
+#define PARAMS_PRIVSEP_CHROOT "/var/lib/pop3d/empty"
+/* The worker's resource limits: descriptors beyond the ones it holds, and the size of a
+ * relayed block. */
+#define PARAMS_WORKER_SPARE_FDS 8
+#define PARAMS_RELAY_BLOCK (64u * 1024)
+/* How long a worker waits for the monitor's answer (it answers at once, but a PAM module
+ * may wait on a server). */
+#define PARAMS_MONITOR_REPLY_TIMEOUT_MS (120 * 1000)
+
 #endif

@@ -43,6 +43,9 @@ struct session {
   char stamp[128];                /* APOP greeting timestamp <pid.time.random@host> */
   bool apop;                      /* APOP offered (and the stamp announced) */
   char *user;                     /* from USER, until PASS */
+  int monitor_fd;                 /* worker: its socket to the monitor; else -1 */
+  bool handoff;                   /* worker: logged in, hand the client over */
+  const char *mech;               /* how the user logged in, for the log */
   struct auth_user auth;
   bool authenticated;
   bool login_delay_on;            /* login-delay was enforced for this login */
@@ -64,13 +67,27 @@ struct session {
   size_t n_deleted;
 };
 
-/* Run one session on rfd/wfd until QUIT, EOF, timeout or error.  srv is the server block
- * the connection came in on (its timeout, transcript and TLS settings), or NULL in inetd
- * mode (the global ones).  peer and local name the two ends for the log.  Returns the
- * process exit code (sysexits, as Mailutils: 0, 70 software, 74 I/O, 75 timeout, 76 EOF
- * in TRANSACTION). */
-int session_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
-                const char *peer, const char *local);
+/* Set up a session on rfd/wfd.  srv is the server block the connection came in on (its
+ * timeout, transcript and TLS settings), or NULL in inetd mode (the global ones).  peer
+ * and local name the two ends for the log. */
+void session_init(struct session *s, const struct conf *c, const struct conf_server *srv,
+                  int rfd, int wfd, const char *peer, const char *local);
+/* Load what TLS needs (before the worker's chroot). */
+void session_prepare_tls(struct session *s);
+/* The worker's part: POP3S handshake, greeting, the AUTHORIZATION state until login
+ * (s->handoff), QUIT, EOF, timeout or abuse. */
+void session_authorization(struct session *s);
+/* Log the end of the session; returns the process exit code (sysexits, as Mailutils: 0,
+ * 70 software, 74 I/O, 75 timeout, 76 EOF in TRANSACTION). */
+int session_finish(struct session *s);
+void session_free(struct session *s);
+/* The session process: wait on fd (from the monitor) for PS_SESSION, prepare bulletins,
+ * become the user, open the maildrop, answer the login and run TRANSACTION and UPDATE.
+ * Returns the exit code; 0 when the monitor closes fd without a login. */
+int session_run_user(const struct conf *c, const struct conf_server *srv, int fd,
+                     const char *peer, const char *local);
+/* An APOP timestamp <pid.time.random@host> into buf. */
+void session_make_stamp(char *buf, size_t cap);
 
 /* Is cmd offered now as far as TLS goes?  STLS (CMD_STLS) only before TLS and only when
  * this session can start it; commands that carry credentials (CMD_CREDENTIALS) not

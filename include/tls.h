@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -101,5 +102,12 @@ const char *tls_conn_error(const struct tls_conn *c);
 /* Protocol and cipher suite, for the log. */
 void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len);
 void tls_conn_free(struct tls_conn *c);
+
+/* The monitor's side of the worker's key: sign data (kind and algo as the worker's
+ * PS_SIGN gives them) with the private key of the credentials in use, loaded here on
+ * first use; out gets PS_SIGNATURE. */
+struct privsep_msg;
+void tls_sign(uint32_t kind, uint32_t algo, const unsigned char *data, size_t n,
+              struct privsep_msg *out);
 
 #endif

@@ -512,3 +512,14 @@ bool apop_cram_ok(const char *challenge, const char *secret, const char *digest)
   util_wipe(d, sizeof d);
   return ok && secret != NULL;
 }
+
+bool apop_is_digest(const char *p)
+{
+  size_t n = 0;
+
+  for (; p[n] != '\0'; n++)
+    if (!((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f') ||
+          (p[n] >= 'A' && p[n] <= 'F')))
+      return false;
+  return n == 2 * MD5_DIGEST_SIZE;
+}

@@ -2006,6 +2006,10 @@ static const struct stmt root_stmts[] = {
   CB("mode", cb_mode, 0, "mode: inetd|interactive|daemon", "Set daemon mode."),
   BOOL("foreground", C(foreground), "Run in foreground."),
   CB("pidfile", cb_pidfile, 0, "file: string", "Store PID of the master process in this file."),
+  STR("privsep-user", C(privsep_user), "name: string",
+      "Run the pre-login part of each session as this unprivileged user."),
+  STR("privsep-chroot", C(privsep_chroot), "dir: string",
+      "Confine the pre-login part of each session to this empty directory."),
   { .name = "port", .type = ST_PORT, .off = C(port), .arg = "arg: port number or service name",
     .doc = "Default port number." },
   { .name = "timeout", .type = ST_INTERVAL, .off = C(timeout), .arg = "arg: time",
@@ -2464,6 +2468,8 @@ void conf_init(struct conf *c)
   c->mandatory_locking = true;
   c->lock_directory = util_xstrdup(PARAMS_LOCK_DIRECTORY);
   c->stat_file = util_xstrdup(PARAMS_STAT_FILE);
+  c->privsep_user = util_xstrdup(PARAMS_PRIVSEP_USER);
+  c->privsep_chroot = util_xstrdup(PARAMS_PRIVSEP_CHROOT);
   c->mail_spool = util_xstrdup(PARAMS_MAIL_SPOOL);
   c->mailbox_type = util_xstrdup("mbox");
   c->lock_type = CONF_LOCK_DEFAULT;
@@ -2509,7 +2515,7 @@ static void acl_free(struct conf_acl *a)
 void conf_free(struct conf *c)
 {
   char **strs[] = {
-    &c->pidfile, &c->apop_database_file, &c->apop_database_owner, &c->stat_file,
+    &c->pidfile, &c->privsep_user, &c->privsep_chroot, &c->apop_database_file, &c->apop_database_owner, &c->stat_file,
     &c->bulletin_source, &c->bulletin_db, &c->lock_directory, &c->mail_spool,
     &c->mailbox_pattern, &c->mailbox_type, &c->folder, &c->autodetect_accuracy,
     &c->lock_external_locker, &c->lock_flags, &c->log_tag, &c->debug_level,

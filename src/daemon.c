@@ -25,6 +25,7 @@
 #include "acl.h"
 #include "daemon.h"
 #include "log.h"
+#include "monitor.h"
 #include "params.h"
 #include "session.h"
 
@@ -389,8 +390,8 @@ static void session_id(void)
   log_set_prefix(id);
 }
 
-/* The part of a connection that runs in its own process (or in the listener with
- * single-process): session id, access control, then the session. */
+/* The part of a connection that runs in its own process, the monitor: session id,
+ * then monitor_run() (access control, worker, session). */
 static int serve(const struct conf *c, const struct conf_server *srv, int fd,
                  const struct sockaddr_storage *ss, socklen_t sl)
 {
@@ -408,16 +409,7 @@ static int serve(const struct conf *c, const struct conf_server *srv, int fd,
   } else {
     snprintf(lname, sizeof lname, "unknown");
   }
-  if (!acl_check(&c->acl, (const struct sockaddr *)ss, sl) ||
-      !acl_check(&srv->acl, (const struct sockaddr *)ss, sl)) {
-    log_msg(LOG_NOTICE, "Denying connection from %s", peer);
-    code = EX_OK;
-  } else if (ss->ss_family != AF_UNIX && !acl_tcpwrap_check(c, fd)) {
-    log_msg(LOG_NOTICE, "Denying connection from %s (tcp-wrappers)", peer);
-    code = EX_OK;
-  } else {
-    code = session_run(c, srv, fd, fd, peer, lname);
-  }
+  code = monitor_run(c, srv, fd, fd, (const struct sockaddr *)ss, sl, peer, lname);
   log_set_prefix(NULL);
   return code;
 }
@@ -457,11 +449,6 @@ static bool accept_one(struct daemon *d, size_t i)
     close(fd);
     return true;
   }
-  if (srv->single_process) {
-    (void)serve(d->c, srv, fd, &ss, sl);
-    close(fd);
-    return true;
-  }
   pid = fork();
   if (pid < 0) {
     log_msg(LOG_ERR, "fork: %s", strerror(errno));
@@ -472,8 +459,16 @@ static bool accept_one(struct daemon *d, size_t i)
     child_setup(d);
     _exit(serve(d->c, srv, fd, &ss, sl));
   }
-  kids_add(d, pid);
   close(fd);
+  if (srv->single_process) {
+    /* One client at a time, as Mailutils' debugging mode, but never in the listener's
+     * own process: it would become the user who logs in. */
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+      ;
+    return true;
+  }
+  kids_add(d, pid);
   return true;
 }
 

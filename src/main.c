@@ -5,6 +5,7 @@
 #include <config.h>
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "log.h"
+#include "monitor.h"
 #include "options.h"
 #include "session.h"
 
@@ -47,18 +49,32 @@ static void show_config_options(void)
   puts("MAILBOX_TYPES=mbox maildir mh");
 }
 
-static const char *stdin_peer(char *buf, size_t len)
+/* inetd's client: its address (for acl, tcp-wrappers, PAM and the log) when stdin is
+ * an inet socket. */
+static const char *stdin_peer(struct sockaddr_storage *ss, socklen_t *sl, char *buf,
+                              size_t len)
 {
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
   char host[NI_MAXHOST], serv[NI_MAXSERV];
 
-  if (getpeername(0, (struct sockaddr *)&ss, &sl) < 0 ||
-      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
-      getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
-                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+  *sl = sizeof *ss;
+  if (getpeername(0, (struct sockaddr *)ss, sl) < 0 ||
+      (ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+      getnameinfo((struct sockaddr *)ss, *sl, host, sizeof host, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    *sl = 0;
     return "stdin";
-  snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+  }
+  if (ss->ss_family == AF_INET6) {
+    /* v4-mapped clients of a v6 socket are matched as v4 addresses by acl. */
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)ss;
+    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
+      struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = a6->sin6_port };
+      memcpy(&a4.sin_addr, &a6->sin6_addr.s6_addr[12], 4);
+      memcpy(ss, &a4, sizeof a4);
+      *sl = sizeof a4;
+    }
+  }
+  snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
   return buf;
 }
 
@@ -159,6 +175,12 @@ int main(int argc, char **argv)
   }
 
   signal(SIGPIPE, SIG_IGN);
+  if (monitor_init(&c, stderr) > 0) {
+    fprintf(stderr, "pop3d: privilege separation can't be set up, not starting\n");
+    conf_free(&c);
+    options_free(&o);
+    return EX_CONFIG;
+  }
   auth_init();
   if (c.mode == CONF_MODE_DAEMON) {
     const struct daemon_reload reload = { .load = build_conf, .arg = &o };
@@ -171,7 +193,12 @@ int main(int argc, char **argv)
      * unless the configuration says so (`logging { syslog no; }`, for debugging).
      * interactive mode is the same session on the terminal. */
     log_open(c.log_tag, c.log_facility, c.log_syslog, c.log_print_severity, c.log_severity);
-    r = session_run(&c, NULL, 0, 1, stdin_peer(peer, sizeof peer), NULL);
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    const char *who = stdin_peer(&ss, &sl, peer, sizeof peer);
+
+    r = monitor_run(&c, NULL, 0, 1, sl > 0 ? (const struct sockaddr *)&ss : NULL, sl, who,
+                    "stdout");
   }
   conf_free(&c);
   options_free(&o);

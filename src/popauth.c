@@ -15,10 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <termios.h>
 #include <unistd.h>
+#ifdef __linux__
+# include <sys/prctl.h>
+#endif
 #ifdef HAVE_GDBM
 # include <gdbm.h>
 #endif
@@ -31,10 +35,21 @@ enum action { ACT_DEFAULT, ACT_CREATE, ACT_ADD, ACT_DELETE, ACT_LIST, ACT_MODIFY
 struct popauth {
   enum action action;
   bool compat;
+  bool perms_given;
+  /* The database is the default one, opened with the set-uid identity. */
+  bool privileged;
   const char *input, *output, *user;
   char *password;
   mode_t perms;
 };
+
+/* The caller (real ids) and the identity the program was installed set-uid or set-gid
+ * to.  `setid' while the two differ for a caller other than root. */
+static struct {
+  uid_t ruid, puid;
+  gid_t rgid, pgid;
+  bool setid;
+} ids;
 
 enum { OPT_COMPAT = 256, OPT_USAGE };
 
@@ -102,6 +117,71 @@ static void err(const char *fmt, ...)
   vfprintf(stderr, fmt, ap);
   va_end(ap);
   fputc('\n', stderr);
+}
+
+static void die_ids(const char *what)
+{
+  err("%s: %s", what, strerror(errno));
+  exit(EX_OSERR);
+}
+
+/* Installed set-uid, the program runs as its caller: the set-uid identity is taken up
+ * again only to open the default database (privs_raise), and given up for good right
+ * after (privs_drop).  Every other file is opened as the caller. */
+static void privs_init(void)
+{
+  ids.ruid = getuid();
+  ids.puid = geteuid();
+  ids.rgid = getgid();
+  ids.pgid = getegid();
+  ids.setid = ids.ruid != 0 && (ids.ruid != ids.puid || ids.rgid != ids.pgid);
+  if (!ids.setid)
+    return;
+#ifdef __linux__
+  /* Once the caller owns the process it still holds the database descriptor opened
+   * with the set-uid identity: keep the caller from attaching to it or dumping it. */
+  (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+  {
+    /* A file-size limit chosen by the caller could cut a write to the shared database
+     * short and leave it corrupt for everyone.  Best effort: only root may raise it. */
+    struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+    (void)setrlimit(RLIMIT_FSIZE, &rl);
+  }
+  if (setresgid((gid_t)-1, ids.rgid, (gid_t)-1) < 0)
+    die_ids("setresgid");
+  if (setresuid((uid_t)-1, ids.ruid, (uid_t)-1) < 0)
+    die_ids("setresuid");
+}
+
+static void privs_raise(void)
+{
+  if (setresuid((uid_t)-1, ids.puid, (uid_t)-1) < 0)
+    die_ids("setresuid");
+  if (setresgid((gid_t)-1, ids.pgid, (gid_t)-1) < 0)
+    die_ids("setresgid");
+}
+
+static void privs_drop(void)
+{
+  uid_t ru, eu, su;
+  gid_t rg, eg, sg;
+
+  if (!ids.setid)
+    return;
+  if (setresgid(ids.rgid, ids.rgid, ids.rgid) < 0)
+    die_ids("setresgid");
+  if (setresuid(ids.ruid, ids.ruid, ids.ruid) < 0)
+    die_ids("setresuid");
+  if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+      ru != ids.ruid || eu != ids.ruid || su != ids.ruid ||
+      rg != ids.rgid || eg != ids.rgid || sg != ids.rgid ||
+      (ids.puid != ids.ruid && setresuid((uid_t)-1, ids.puid, (uid_t)-1) == 0) ||
+      (ids.pgid != ids.rgid && setresgid((gid_t)-1, ids.pgid, (gid_t)-1) == 0)) {
+    err("cannot give up the set-uid identity");
+    exit(EX_OSERR);
+  }
 }
 
 static void set_action(struct popauth *p, enum action a)
@@ -176,15 +256,18 @@ static void fill_password(struct popauth *p)
 }
 
 /* Open the database for action.  Writers check the file's modes (less what -P allows),
- * on the opened descriptor; list and create don't check (as Mailutils). */
+ * on the opened descriptor; list and create don't check (as Mailutils).  *mine: the
+ * caller is root or owns the file, and may see and change every entry. */
 static GDBM_FILE open_db(struct popauth *p, enum action a, bool *mine)
 {
   const char *name = a == ACT_CREATE ? p->output : p->input;
+  bool priv = p->privileged && a != ACT_CREATE;
   int flags = a == ACT_LIST ? O_RDONLY : O_RDWR | O_CREAT;
+  int gflags = a == ACT_LIST ? GDBM_READER : GDBM_WRCREAT;
   unsigned checks = 0;
   struct stat st;
   GDBM_FILE g;
-  int fd;
+  int fd, saved;
 
   if (a == ACT_ADD || a == ACT_DELETE || a == ACT_MODIFY) {
     checks = APOP_CHECK_ALL & ~APOP_CHECK_OWNER;
@@ -197,9 +280,19 @@ static GDBM_FILE open_db(struct popauth *p, enum action a, bool *mine)
     if (p->perms & 0040)
       checks &= ~(unsigned)APOP_CHECK_GRDFIL;
   }
+  if (priv) {
+    /* A caller is not to create, or initialize, a file with the set-uid identity. */
+    flags &= ~O_CREAT;
+    if (gflags == GDBM_WRCREAT)
+      gflags = GDBM_WRITER;
+    privs_raise();
+  }
   fd = open(name, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, p->perms);
+  saved = errno;
+  if (priv)
+    privs_drop();
   if (fd < 0) {
-    err("mu_dbm_open(%s) failed: %s", name, strerror(errno));
+    err("mu_dbm_open(%s) failed: %s", name, strerror(saved));
     exit(EX_SOFTWARE);
   }
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -214,9 +307,8 @@ static GDBM_FILE open_db(struct popauth *p, enum action a, bool *mine)
         (unsigned)(st.st_mode & 07777));
     exit(EX_UNAVAILABLE);
   }
-  *mine = getuid() == 0 || st.st_uid == getuid();
-  g = gdbm_fd_open(fd, name, 0, (a == ACT_LIST ? GDBM_READER : GDBM_WRCREAT) |
-                   GDBM_CLOERROR, NULL);
+  *mine = ids.ruid == 0 || st.st_uid == ids.ruid;
+  g = gdbm_fd_open(fd, name, 0, gflags | GDBM_CLOERROR, NULL);
   if (g == NULL) {
     err("mu_dbm_open(%s) failed: %s", name, gdbm_strerror(gdbm_errno));
     exit(EX_SOFTWARE);
@@ -236,6 +328,61 @@ static datum str_datum(const char *s)
   return d;
 }
 
+static const char *caller_name(void)
+{
+  static char *name;
+
+  if (name == NULL) {
+    struct passwd *pw = getpwuid(getuid());
+
+    if (pw == NULL) {
+      err("no user name for uid %lu", (unsigned long)getuid());
+      exit(EX_OSERR);
+    }
+    name = util_xstrdup(pw->pw_name);
+  }
+  return name;
+}
+
+/* For a caller who neither is root nor owns the database: their own entry only. */
+static void own_entry_only(struct popauth *p)
+{
+  const char *me = caller_name();
+
+  if (p->user != NULL && strcmp(p->user, me) != 0) {
+    err("Only the file owner can use --username");
+    exit(EX_USAGE);
+  }
+  p->user = me;
+}
+
+/* The list holds secrets.  Not through a symbolic link, and not into a file of someone
+ * else's (it would keep its owner and modes): an existing file is truncated only once
+ * it is known to be the caller's regular file. */
+static FILE *open_output(const char *name)
+{
+  struct stat st;
+  FILE *f;
+  int fd = open(name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                0600);
+
+  if (fd < 0) {
+    err("cannot create file %s: %s", name, strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid()) {
+    err("cannot create file %s: not a regular file of the user running popauth", name);
+    close(fd);
+    return NULL;
+  }
+  if (ftruncate(fd, 0) < 0 || (f = fdopen(fd, "w")) == NULL) {
+    err("cannot create file %s: %s", name, strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  return f;
+}
+
 static void print_entry(FILE *out, const struct popauth *p, datum k, datum v)
 {
   fprintf(out, p->compat ? "%.*s: %.*s\n" : "%.*s %.*s\n", k.dsize, k.dptr, v.dsize,
@@ -248,14 +395,11 @@ static int action_list(struct popauth *p)
   GDBM_FILE g = open_db(p, ACT_LIST, &mine);
   FILE *out = stdout;
 
-  if (p->output != NULL) {
-    int fd = open(p->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-    if (fd < 0 || (out = fdopen(fd, "w")) == NULL) {
-      err("cannot create file %s: %s", p->output, strerror(errno));
-      gdbm_close(g);
-      return 1;
-    }
+  if (!mine)
+    own_entry_only(p);
+  if (p->output != NULL && (out = open_output(p->output)) == NULL) {
+    gdbm_close(g);
+    return 1;
   }
   if (p->user != NULL) {
     datum v = gdbm_fetch(g, str_datum(p->user));
@@ -310,11 +454,6 @@ static int action_create(struct popauth *p)
   bool mine;
   GDBM_FILE g;
 
-  /* If installed set-uid, the file is created as the caller. */
-  if (setuid(getuid()) < 0) {
-    err("setuid: %s", strerror(errno));
-    return 1;
-  }
   if (p->input != NULL && (in = fopen(p->input, "re")) == NULL) {
     err("cannot open file %s: %s", p->input, strerror(errno));
     return 1;
@@ -383,7 +522,7 @@ static int action_add(struct popauth *p)
   }
   g = open_db(p, ACT_ADD, &mine);
   if (!mine) {
-    err("Operation not allowed");
+    err("Operation not allowed: only the owner of %s may add entries", p->input);
     exit(EX_USAGE);
   }
   fill_password(p);
@@ -406,7 +545,7 @@ static int action_delete(struct popauth *p)
   }
   g = open_db(p, ACT_DELETE, &mine);
   if (!mine) {
-    err("Operation not allowed");
+    err("Operation not allowed: only the owner of %s may delete entries", p->input);
     exit(EX_USAGE);
   }
   rc = gdbm_delete(g, str_datum(p->user));
@@ -423,20 +562,12 @@ static int action_modify(struct popauth *p)
   datum old;
   int rc;
 
-  if (!mine && p->user != NULL) {
-    err("Only the file owner can use --username");
-    exit(EX_USAGE);
-  }
-  if (p->user == NULL) {
-    struct passwd *pw = getpwuid(getuid());
-
-    if (pw == NULL) {
-      gdbm_close(g);
-      return EX_OSERR;
-    }
-    p->user = util_xstrdup(pw->pw_name);
-    printf("Changing password for %s\n", p->user);
-  }
+  if (p->user == NULL)
+    printf("Changing password for %s\n", caller_name());
+  if (!mine)
+    own_entry_only(p);
+  else if (p->user == NULL)
+    p->user = caller_name();
   old = gdbm_fetch(g, str_datum(p->user));
   if (old.dptr == NULL) {
     err("no such user: %s", p->user);
@@ -472,6 +603,7 @@ int main(int argc, char **argv)
   struct popauth p;
   int c, rc = 0;
 
+  privs_init();
   memset(&p, 0, sizeof p);
   p.perms = 0600;
   opterr = 0;
@@ -502,6 +634,7 @@ int main(int argc, char **argv)
         return EX_USAGE;
       }
       p.perms = (mode_t)v;
+      p.perms_given = true;
       break;
     }
     case OPT_COMPAT: p.compat = true; break;
@@ -539,6 +672,16 @@ int main(int argc, char **argv)
     p.action = getuid() == 0 ? ACT_LIST : ACT_MODIFY;
   if (p.action != ACT_CREATE && p.input == NULL)
     p.input = APOP_DEFAULT_FILE;
+  if (ids.setid) {
+    /* A file the caller names is the caller's business: opened as the caller. */
+    if (p.action == ACT_CREATE || strcmp(p.input, APOP_DEFAULT_FILE) != 0)
+      privs_drop();
+    else if (p.perms_given) {
+      err("Only root can use --permissions on %s", APOP_DEFAULT_FILE);
+      return EX_USAGE;
+    } else
+      p.privileged = true;
+  }
 #ifdef HAVE_GDBM
   switch (p.action) {
   case ACT_CREATE: rc = action_create(&p); break;

@@ -1,5 +1,5 @@
-/* session.c - greeting, then read -> look up -> check state -> run -> reply, until QUIT,
- * EOF, timeout or abuse.  The only place that writes +OK / -ERR.
+/* session.c - struct session: set-up, the greeting and TLS of the worker's part, and the
+ * session process that becomes the user (monitor.h draws the processes).
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -8,17 +8,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <signal.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "apop.h"
+#include "bulletin.h"
 #include "commands.h"
+#include "dispatch.h"
 #include "log.h"
+#include "privsep.h"
 #include "proto.h"
 #include "session.h"
 
-static void make_stamp(struct session *s)
+void session_make_stamp(char *buf, size_t cap)
 {
   unsigned char rnd[8];
   char host[256];
@@ -31,19 +36,8 @@ static void make_stamp(struct session *s)
   if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
     strcpy(host, "localhost");
   host[sizeof host - 1] = '\0';
-  snprintf(s->stamp, sizeof s->stamp, "<%ld.%lld.%s@%.60s>", (long)getpid(),
-           (long long)time(NULL), hex, host);
-}
-
-static void transcript(const struct session *s, const struct command *cmd,
-                       const char *line, size_t len)
-{
-  if (!s->transcript)
-    return;
-  if (cmd != NULL && (cmd->flags & CMD_SECRET))
-    log_msg(LOG_DEBUG, "recv: %s ***", cmd->name);
-  else
-    log_msg(LOG_DEBUG, "recv: %.*s", (int)len, line);
+  snprintf(buf, cap, "<%ld.%lld.%s@%.60s>", (long)getpid(), (long long)time(NULL), hex,
+           host);
 }
 
 static const char *end_name(enum session_end e)
@@ -56,15 +50,6 @@ static const char *end_name(enum session_end e)
   case SESSION_END_ERROR: return "error";
   default: return "unknown";
   }
-}
-
-/* Keep the maildrop lock fresh while the session waits. */
-static void session_idle(void *arg)
-{
-  struct session *s = arg;
-
-  if (s->mb_open && s->mb.ops->touch != NULL)
-    s->mb.ops->touch(&s->mb);
 }
 
 bool session_command_offered(const struct session *s, const struct command *cmd)
@@ -112,6 +97,7 @@ static bool start_tls(struct session *s)
  * before, USER included, is forgotten. */
 static void stls_body(struct session *s, const struct cmd_outcome *o)
 {
+  (void)o;
   if (!start_tls(s))
     return;
   util_free_secret(s->user);
@@ -120,190 +106,86 @@ static void stls_body(struct session *s, const struct cmd_outcome *o)
 
 void cmd_stls(struct session *s, char *arg, struct cmd_outcome *o)
 {
+  (void)s;
+  (void)arg;
   cmd_ok(o, "Begin TLS negotiation");
   o->body = stls_body;
 }
 
-/* Run one command line; returns false when the session is over. */
-static bool run_line(struct session *s, char *line, size_t len)
+void session_init(struct session *s, const struct conf *c, const struct conf_server *srv,
+                  int rfd, int wfd, const char *peer, const char *local)
 {
-  struct cmd_outcome o;
-  const struct command *cmd;
-  size_t nlen = strcspn(line, " ");
-  char *arg = NULL;
-
-  memset(&o, 0, sizeof o);
-  cmd = commands_find(line, nlen);
-  transcript(s, cmd, line, len);
-  if (line[nlen] == ' ')
-    arg = line + nlen + 1;
-
-  if (cmd == NULL) {
-    cmd_err(&o, NULL, "Invalid command");
-    o.bad = true;
-  } else if (!(cmd->states & s->state)) {
-    cmd_err(&o, NULL, "Incorrect state");
-    o.bad = true;
-  } else if (!session_command_offered(s, cmd)) {
-    if (cmd->flags & CMD_STLS)
-      cmd_err(&o, NULL, transport_is_tls(&s->t) ? "Command not permitted when TLS active"
-                                                : "TLS not available");
-    else
-      cmd_err(&o, "AUTH", "Plaintext authentication requires TLS: use STLS first");
-    o.bad = true;
-  } else if ((cmd->flags & CMD_ARG_NONE) && arg != NULL) {
-    cmd_err(&o, NULL, "Invalid arguments");
-    o.bad = true;
-  } else if ((cmd->flags & (CMD_ARG_REQ | CMD_ARG_REST)) && (arg == NULL || *arg == '\0')) {
-    cmd_err(&o, NULL, "Invalid arguments");
-    o.bad = true;
-  } else {
-    cmd->handler(s, arg, &o);
-  }
-  if (cmd != NULL && (cmd->flags & CMD_SECRET) && arg != NULL)
-    util_wipe(arg, strlen(arg));
-
-  proto_status(&s->t, o.status == CMD_OK, o.code, o.text);
-  if (s->transcript)
-    log_msg(LOG_DEBUG, "sent: %s%s%s%s %s", o.status == CMD_OK ? "+OK" : "-ERR",
-            o.code ? " [" : "", o.code ? o.code : "", o.code ? "]" : "", o.text);
-  if (o.status == CMD_OK && o.body != NULL)
-    o.body(s, &o);
-
-  if (o.bad) {
-    if (++s->bad_commands >= PARAMS_BAD_COMMANDS_MAX) {
-      proto_status(&s->t, false, NULL, "Too many bad commands, closing connection");
-      s->end = SESSION_END_ABUSE;
-      return false;
-    }
-  } else if (o.status == CMD_OK) {
-    s->bad_commands = 0;
-  }
-  if (s->t.status != TRANSPORT_OK && s->end == SESSION_END_NONE)
-    s->end = s->t.status == TRANSPORT_TIMEOUT ? SESSION_END_TIMEOUT : SESSION_END_EOF;
-  return !o.close && s->end == SESSION_END_NONE;
-}
-
-static void loop(struct session *s)
-{
-  char line[PARAMS_CMD_LINE_MAX + 1];
-
-  for (;;) {
-    size_t len = 0;
-    enum proto_line r;
-
-    /* Answer a whole batch of pipelined commands with as few writes as possible. */
-    if (!proto_line_pending(&s->t)) {
-      if (transport_flush(&s->t) != TRANSPORT_OK) {
-        s->end = SESSION_END_EOF;
-        return;
-      }
-      session_idle(s);
-    }
-    r = proto_read_line(&s->t, line, sizeof line, &len);
-    switch (r) {
-    case PROTO_LINE_OK:
-      if (!run_line(s, line, len))
-        return;
-      continue;
-    case PROTO_LINE_TOOLONG:
-      proto_status(&s->t, false, NULL, "Line too long");
-      break;
-    case PROTO_LINE_NUL:
-      proto_status(&s->t, false, NULL, "Invalid command: NUL in line");
-      break;
-    case PROTO_LINE_EOF:
-      s->end = SESSION_END_EOF;
-      return;
-    case PROTO_LINE_TIMEOUT:
-      s->t.status = TRANSPORT_OK;   /* the write side may still work: say why */
-      proto_status(&s->t, false, NULL, "Session timed out");
-      (void)transport_flush(&s->t);
-      s->end = SESSION_END_TIMEOUT;
-      return;
-    case PROTO_LINE_ERROR:
-      s->end = SESSION_END_ERROR;
-      return;
-    }
-    if (++s->bad_commands >= PARAMS_BAD_COMMANDS_MAX) {
-      proto_status(&s->t, false, NULL, "Too many bad commands, closing connection");
-      s->end = SESSION_END_ABUSE;
-      return;
-    }
-  }
-}
-
-int session_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
-                const char *peer, const char *local)
-{
-  struct session s;
-  char greeting[200];
-  int code;
-
-  memset(&s, 0, sizeof s);
-  s.conf = c;
-  s.state = SESSION_AUTHORIZATION;
-  s.srv = srv;
-  s.peer = peer ? peer : "stdin";
-  s.local = local ? local : "stdout";
+  memset(s, 0, sizeof *s);
+  s->conf = c;
+  s->state = SESSION_AUTHORIZATION;
+  s->srv = srv;
+  s->monitor_fd = -1;
+  s->peer = peer ? peer : "stdin";
+  s->local = local ? local : "stdout";
   /* Mailutils: the global transcript applies in inetd mode, the server block's otherwise. */
-  s.transcript = srv ? srv->transcript : c->transcript;
-  s.started = time(NULL);
-  transport_init(&s.t, rfd, wfd, c->output_buffer_size, srv ? srv->timeout : c->timeout);
-  s.t.idle = session_idle;
-  s.t.idle_arg = &s;
-  make_stamp(&s);
-  s.apop = apop_available(c);
-  log_msg(LOG_INFO, "session started: client %s, server %s", s.peer, s.local);
+  s->transcript = srv ? srv->transcript : c->transcript;
+  s->started = time(NULL);
+  transport_init(&s->t, rfd, wfd, c->output_buffer_size, srv ? srv->timeout : c->timeout);
+  tls_settings_for(c, srv, &s->tls);
+}
 
-  tls_settings_for(c, srv, &s.tls);
-  if (s.tls.mode != CONF_TLS_NO) {
+void session_prepare_tls(struct session *s)
+{
+  if (s->tls.mode != CONF_TLS_NO) {
     const char *err = NULL;
 
-    s.tls_creds = tls_creds_get(c, &s.tls, &err);
-    if (s.tls_creds == NULL) {
+    s->tls_creds = tls_creds_get(s->conf, &s->tls, &err);
+    if (s->tls_creds == NULL) {
       /* STLS is then not offered; under `required' no login is possible. */
       log_msg(LOG_ERR, "TLS not available: %s", err);
     }
   }
-  if (s.tls.mode == CONF_TLS_CONNECTION && (s.tls_creds == NULL || !start_tls(&s))) {
-    if (s.end == SESSION_END_NONE)
-      s.end = SESSION_END_ERROR;
-    goto done;
-  }
+}
 
+void session_authorization(struct session *s)
+{
+  char greeting[200];
+
+  if (s->tls.mode == CONF_TLS_CONNECTION && (s->tls_creds == NULL || !start_tls(s))) {
+    if (s->end == SESSION_END_NONE)
+      s->end = SESSION_END_ERROR;
+    return;
+  }
   /* RFC 1939 section 7: the timestamp belongs to servers that offer APOP, and clients
    * (curl among them) pick APOP whenever they see one, without falling back to USER.
    * So it is announced only together with APOP. */
-  if (s.apop)
-    snprintf(greeting, sizeof greeting, "POP3 Ready %s", s.stamp);
+  if (s->apop)
+    snprintf(greeting, sizeof greeting, "POP3 Ready %s", s->stamp);
   else
     snprintf(greeting, sizeof greeting, "POP3 Ready");
-  proto_status(&s.t, true, NULL, greeting);
-  loop(&s);
-  transport_close(&s.t);
+  proto_status(&s->t, true, NULL, greeting);
+  dispatch_loop(s);
+}
 
-done:
-  if (s.mb_open) {
+int session_finish(struct session *s)
+{
+  int code;
+
+  if (s->mb_open) {
     /* Without a successful QUIT nothing is deleted: just unlock. */
-    mailbox_close(&s.mb);
-    s.mb_open = false;
+    mailbox_close(&s->mb);
+    s->mb_open = false;
   }
   log_msg(LOG_INFO, "session ended: client %s, user %s, %zu messages (%llu octets) "
-          "retrieved, %zu deleted, %lld s, %s", s.peer,
-          s.authenticated ? s.auth.name : "-", s.n_retrieved,
-          (unsigned long long)s.bytes_retrieved, s.n_deleted,
-          (long long)(time(NULL) - s.started), end_name(s.end));
+          "retrieved, %zu deleted, %lld s, %s", s->peer,
+          s->authenticated ? s->auth.name : "-", s->n_retrieved,
+          (unsigned long long)s->bytes_retrieved, s->n_deleted,
+          (long long)(time(NULL) - s->started), end_name(s->end));
 
-  switch (s.end) {
+  switch (s->end) {
   case SESSION_END_QUIT:
-    code = s.update_failed ? EX_SOFTWARE : EX_OK;
+    code = s->update_failed ? EX_SOFTWARE : EX_OK;
     break;
   case SESSION_END_TIMEOUT:
     code = EX_TEMPFAIL;
     break;
   case SESSION_END_EOF:
-    code = s.state == SESSION_TRANSACTION ? EX_PROTOCOL : EX_OK;
+    code = s->state == SESSION_TRANSACTION ? EX_PROTOCOL : EX_OK;
     break;
   case SESSION_END_ERROR:
     code = EX_IOERR;
@@ -312,9 +194,189 @@ done:
     code = EX_OK;
     break;
   }
-  util_free_secret(s.user);
-  if (s.authenticated)
-    auth_user_free(&s.auth);
+  return code;
+}
+
+void session_free(struct session *s)
+{
+  util_free_secret(s->user);
+  s->user = NULL;
+  if (s->authenticated)
+    auth_user_free(&s->auth);
+  s->authenticated = false;
+  transport_free(&s->t);
+}
+
+/* ---- The session process ----------------------------------------------------------- */
+
+/* The group that may create files in the maildrop's directory (Debian's /var/mail is
+ * root:mail 2775): the session keeps it so that it can create dotlocks and write the
+ * rewritten mbox beside the old one.  (gid_t)-1 when none is needed or usable. */
+static gid_t session_spool_group(const char *url)
+{
+  const char *path = strchr(url, ':');
+  char *dir, *slash;
+  struct stat st;
+  gid_t g = (gid_t)-1;
+
+  path = (path != NULL && path[1] == '/') ? path + 1 : url;
+  while (path[0] == '/' && path[1] == '/')
+    path++;
+  dir = util_xstrdup(path);
+  slash = strrchr(dir, '/');
+  if (slash != NULL) {
+    if (slash == dir)
+      slash[1] = '\0';
+    else
+      *slash = '\0';
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWGRP) &&
+        !(st.st_mode & S_IWOTH) && st.st_gid != 0)
+      g = st.st_gid;
+  }
+  free(dir);
+  return g;
+}
+
+/* Open the maildrop as its user.  Before the drop, while root: what is shared by all
+ * users (the bulletin source and db).  After it: the maildrop, and the bulletins it is
+ * owed, which are in it by the time the session reads its next command.  Answers the
+ * login; false when the session can't go on. */
+static bool open_maildrop(struct session *s)
+{
+  const char *err = NULL;
+  char *url;
+  enum mailbox_status st;
+  struct bulletin bull;
+
+  if (s->auth.mailbox != NULL)
+    url = util_xstrdup(s->auth.mailbox);
+  else
+    url = mailbox_url_for(s->conf, s->auth.name, s->auth.home, &err);
+  if (url == NULL) {
+    log_msg(LOG_ERR, "%s: no maildrop: %s", s->auth.name, err ? err : "?");
+    proto_status(&s->t, false, "SYS/PERM", "Cannot open mailbox");
+    return false;
+  }
+  bulletin_prepare(&bull, s->conf, s->auth.name);
+  if (privsep_drop(&s->auth, session_spool_group(url), &err) < 0) {
+    log_msg(LOG_ERR, "%s: can't switch to the user: %s", s->auth.name, err);
+    proto_status(&s->t, false, "SYS/PERM", "Cannot authenticate");
+    bulletin_free(&bull);
+    free(url);
+    return false;
+  }
+  /* The credentials changed: the parent-death signal is set now, not before. */
+  (void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+  st = mailbox_open(&s->mb, url, s->conf, &err);
+  if (st == MAILBOX_OK && bulletin_deliver(&bull, s->conf, &s->auth, &s->mb)) {
+    /* The maildrop was replaced: read it again, bulletins included. */
+    mailbox_close(&s->mb);
+    st = mailbox_open(&s->mb, url, s->conf, &err);
+  }
+  bulletin_free(&bull);
+  if (st != MAILBOX_OK) {
+    log_msg(LOG_ERR, "%s: can't open maildrop %s: %s", s->auth.name, url,
+            err ? err : "?");
+    if (st == MAILBOX_INUSE)
+      proto_status(&s->t, false, "IN-USE", "Mailbox in use");
+    else if (st == MAILBOX_TEMP)
+      proto_status(&s->t, false, "SYS/TEMP", "Cannot open mailbox");
+    else
+      proto_status(&s->t, false, "SYS/PERM", "Cannot open mailbox");
+    free(url);
+    return false;
+  }
+  free(url);
+  s->mb_open = true;
+  s->state = SESSION_TRANSACTION;
+  log_msg(LOG_INFO, "user %s logged in from %s, %zu messages", s->auth.name, s->peer,
+          s->mb.count);
+  {
+    char text[160];
+    snprintf(text, sizeof text, "opened mailbox for %s", s->auth.name);
+    proto_status(&s->t, true, NULL, text);
+  }
+  return true;
+}
+
+/* PS_SESSION: name, uid, gid, home, mailbox, mechanism, login-delay, TLS, input; the
+ * client's two descriptors. */
+static int take_login(struct session *s, struct privsep_msg *m, int *rfd, int *wfd)
+{
+  const char *name, *home, *mailbox, *mech;
+  const unsigned char *input;
+  size_t ninput;
+  uint32_t uid, gid, delay, tls;
+  static const char *const mechs[] = { "PASS", "PLAIN", "LOGIN", "APOP", "CRAM-MD5",
+                                       "SCRAM-SHA-256" };
+
+  if (m->type != PS_SESSION || m->nfds != 2 || privsep_get_str(m, &name) < 0 ||
+      privsep_get_u32(m, &uid) < 0 || privsep_get_u32(m, &gid) < 0 ||
+      privsep_get_str(m, &home) < 0 || privsep_get_str(m, &mailbox) < 0 ||
+      privsep_get_str(m, &mech) < 0 || privsep_get_u32(m, &delay) < 0 ||
+      privsep_get_u32(m, &tls) < 0 || privsep_get_bytes(m, &input, &ninput) < 0 ||
+      !privsep_msg_done(m) || ninput > sizeof s->t.in)
+    return -1;
+  s->auth.name = util_xstrdup(name);
+  s->auth.uid = (uid_t)uid;
+  s->auth.gid = (gid_t)gid;
+  s->auth.home = home[0] != '\0' ? util_xstrdup(home) : NULL;
+  s->auth.mailbox = mailbox[0] != '\0' ? util_xstrdup(mailbox) : NULL;
+  s->authenticated = true;
+  s->login_delay_on = delay != 0;
+  s->mech = "?";
+  for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
+    if (strcmp(mech, mechs[i]) == 0)
+      s->mech = mechs[i];
+  *rfd = m->fds[0];
+  *wfd = m->fds[1];
+  m->nfds = 0;
+  transport_init(&s->t, *rfd, *wfd, s->conf->output_buffer_size, s->t.timeout);
+  memcpy(s->t.in, input, ninput);
+  s->t.in_end = ninput;
+  (void)tls;
+  return 0;
+}
+
+int session_run_user(const struct conf *c, const struct conf_server *srv, int fd,
+                     const char *peer, const char *local)
+{
+  struct session s;
+  struct privsep_msg *m = util_xmalloc(sizeof *m);
+  const char *err = NULL;
+  int r, rfd = -1, wfd = -1, code;
+
+  session_init(&s, c, srv, -1, -1, peer, local);
   transport_free(&s.t);
+  r = privsep_recv(fd, m, -1, &err);
+  if (r <= 0) {
+    /* No login: the worker ended the session and logged it. */
+    privsep_msg_clear(m);
+    free(m);
+    close(fd);
+    return EX_OK;
+  }
+  {
+    unsigned timeout = srv ? srv->timeout : c->timeout;
+    s.t.timeout = timeout;
+  }
+  if (take_login(&s, m, &rfd, &wfd) < 0) {
+    log_msg(LOG_ERR, "session: malformed hand-over from the monitor");
+    privsep_msg_clear(m);
+    free(m);
+    close(fd);
+    return EX_SOFTWARE;
+  }
+  privsep_msg_clear(m);
+  free(m);
+  close(fd);
+  if (open_maildrop(&s))
+    dispatch_loop(&s);
+  transport_close(&s.t);
+  code = session_finish(&s);
+  session_free(&s);
+  close(rfd);
+  if (wfd != rfd)
+    close(wfd);
   return code;
 }

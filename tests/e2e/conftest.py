@@ -33,6 +33,7 @@ UID_WRAPPER = _find_lib("libuid_wrapper.so")
 PAM_MATRIX = _find_lib("pam_wrapper/pam_matrix.so")
 
 PASSWORDS = {"alice": "alice-secret", "bob": "b0b pass word"}
+PRIVSEP_UID = 990
 
 def msg(n, body=None, extra_headers=""):
     """A simple RFC 5322 message (LF line ends, as stored in an mbox)."""
@@ -119,6 +120,48 @@ class Session:
     def returncode(self):
         return self.proc.returncode
 
+def descendants(pid):
+    """The processes below pid (children first, then theirs), from /proc."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        for k in kids.get(p, []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+def kill_tree(pid, sig=signal.SIGKILL):
+    """Signal a pop3d process and every process of its connection (monitor, worker,
+    session): what a crash of the whole connection looks like."""
+    below = descendants(pid)
+    for p in reversed(below):
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    if sig != signal.SIGKILL:
+        return
+    # The orphans are reaped by init: until then their dotlocks look alive.
+    deadline = time.monotonic() + 20
+    while any(os.path.exists("/proc/%d" % p) for p in below):
+        if time.monotonic() > deadline:
+            raise RuntimeError("processes %s did not go" % below)
+        time.sleep(0.01)
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -142,6 +185,9 @@ class Site:
         os.mkdir(homes)
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             f.write("root:x:0:0:root:/root:/bin/sh\n")
+            # The privilege-separation user of the pre-login worker.
+            f.write("pop3d:x:%d:%d:pop3d:/nonexistent:/usr/sbin/nologin\n"
+                    % (PRIVSEP_UID, PRIVSEP_UID))
             for u, uid in self.uids.items():
                 h = os.path.join(homes, u)
                 os.mkdir(h)
@@ -149,7 +195,12 @@ class Site:
                     os.chown(h, uid, self.gid)
                 f.write("%s:x:%d:%d:%s:%s:/bin/sh\n" % (u, uid, self.gid, u, h))
         with open(os.path.join(self.dir, "group"), "w") as f:
-            f.write("root:x:0:\nusers:x:%d:alice,bob\n" % self.gid)
+            f.write("root:x:0:\nusers:x:%d:alice,bob\npop3d:x:%d:\n"
+                    % (self.gid, PRIVSEP_UID))
+        # The worker's chroot: empty, root-owned, not writable by others.
+        self.empty = os.path.join(self.dir, "empty")
+        os.mkdir(self.empty)
+        os.chmod(self.empty, 0o755)
         self.pamdir = os.path.join(self.dir, "pam.d")
         os.mkdir(self.pamdir)
         self.passdb = os.path.join(self.dir, "passdb")
@@ -169,9 +220,10 @@ class Site:
                    auth="auth { authentication pam; authorization system; };"):
         with open(self.conf, "w") as f:
             f.write("logging { syslog no; };\n"
+                    "privsep-chroot \"%s\";\n"
                     "mailbox { mail-spool \"%s\"; };\n"
                     "locking { retry-count 1; retry-sleep 0; };\n"
-                    "%s\n%s\n" % (self.spool, auth, extra))
+                    "%s\n%s\n" % (self.empty, self.spool, auth, extra))
 
     def env(self):
         e = dict(os.environ)
@@ -209,10 +261,23 @@ class Site:
         with open(self.mbox_path(user), "rb") as f:
             return f.read()
 
+    def conf_for(self, binary):
+        """The configuration file for binary: Mailutils' pop3d (compared with pop3d in
+        some tests) has no privsep-chroot statement."""
+        if os.path.realpath(binary) != "/usr/sbin/pop3d":
+            return self.conf
+        with open(self.conf) as f:
+            text = "".join(l for l in f if not l.startswith("privsep-"))
+        other = self.conf + ".mailutils"
+        with open(other, "w") as f:
+            f.write(text)
+        return other
+
     def inetd(self, args=()):
         """Start pop3d -i with one end of a socketpair as stdin/stdout."""
         a, b = socket.socketpair()
-        proc = subprocess.Popen([POP3D, "-i", "--config-file=" + self.conf] + list(args),
+        proc = subprocess.Popen([POP3D, "-i", "--config-file=" + self.conf_for(POP3D)]
+                                + list(args),
                                 stdin=b, stdout=b, stderr=subprocess.PIPE, env=self.env(),
                                 close_fds=True)
         b.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORDS, POP3D, mbox_of, msg, wire
+from conftest import PASSWORDS, POP3D, kill_tree, mbox_of, msg, wire
 
 MSGS = [msg(1), msg(2, ".leading dot\n..two dots\n.\nend\n"), msg(3)]
 
@@ -384,7 +384,7 @@ def test_sigkill_during_update_never_loses_mail(site):
             assert s.line().startswith("+OK")
         else:
             time.sleep(delay)
-            s.proc.send_signal(signal.SIGKILL)
+            kill_tree(s.proc.pid)
         s.close()
         for f in os.listdir(site.spool):       # leftovers are never mail
             if f not in ("alice",) and not f.startswith("."):

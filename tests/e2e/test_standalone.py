@@ -537,12 +537,18 @@ def test_single_process_server(site):
     site.write_mbox([msg(1)])
     port = free_port()
     d = start(site, [("127.0.0.1", port, "single-process yes; backlog 8;")])
+    uid_before = open("/proc/%d/status" % d.pid).read().split("\nUid:")[1].split("\n")[0]
     for _ in range(3):
         s = connect(port)
         assert s.greeting.startswith("+OK")
+        assert s.login().startswith("+OK")
         s.cmd("QUIT")
         s.close()
-    assert children(d.pid) == []
+    # One connection at a time, each in a process of its own: the listener never
+    # becomes the user who logged in.
+    wait_for(lambda: children(d.pid) == [], "no child left")
+    uid_after = open("/proc/%d/status" % d.pid).read().split("\nUid:")[1].split("\n")[0]
+    assert uid_after == uid_before
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,741 @@
+/* monitor.c - one connection's root process.
+ *
+ *   inetd --fd 0/1--.
+ *                   +--> monitor (root) ---fork---> session-to-be (root, waits)
+ *   listener -fork--'       |  \------fork---> worker (privsep user, empty chroot,
+ *                           |                  no-new-privs, rlimits, seccomp)
+ *                           |<== PS_* messages: credentials, challenges, signatures,
+ *                           |    then the client's fds or a relay request
+ *                           '==> PS_SESSION to the session-to-be: user, fds, input
+ *
+ * What runs as root, and nothing else (a design change to add to it):
+ *   - main(): the command line, the configuration, the TLS preflight (which reads the
+ *     private key in a throw-away child), monitor_init();
+ *   - the listener (daemon.c): accept, limits, fork, reap, signals, pidfile;
+ *   - this file: acl (the kernel's peer address, no network byte), the monitor's loop
+ *     over its worker's typed messages (monitor_decode(), fuzzed), password checks
+ *     (auth_login: PAM, shadow, virtdomain), APOP/CRAM-MD5/SCRAM checks against the
+ *     APOP database, login delay, TLS private-key signatures (tls_sign());
+ *   - the session process from its fork until privsep_drop(): it receives PS_SESSION,
+ *     reads the bulletin source and database (bulletin_prepare()), then becomes the user
+ *     before it opens the maildrop or reads the client's first byte.
+ * tcp-wrappers (libwrap and its DNS lookups) run in a child that is the privsep user.
+ *
+ * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "apop.h"
+#include "auth.h"
+#include "base64.h"
+#include "log.h"
+#include "login.h"
+#include "logindelay.h"
+#include "monitor.h"
+#include "sasl.h"
+#include "session.h"
+#include "tls.h"
+#include "worker.h"
+
+/* The privsep user, looked up by monitor_init(). */
+static uid_t ps_uid = (uid_t)-1;
+static gid_t ps_gid = (gid_t)-1;
+
+static int make_dir(const char *path, FILE *err)
+{
+  char *p = util_xstrdup(path);
+  int rc = 0;
+
+  /* Each missing component, root-owned and not writable by others. */
+  for (char *s = p + 1;; s++) {
+    if (*s == '/' || *s == '\0') {
+      char save = *s;
+      *s = '\0';
+      if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+        fprintf(err, "pop3d: privsep-chroot: can't create %s: %s\n", p, strerror(errno));
+        rc = -1;
+        break;
+      }
+      *s = save;
+      if (save == '\0')
+        break;
+    }
+  }
+  free(p);
+  return rc;
+}
+
+int monitor_init(const struct conf *c, FILE *err)
+{
+  const struct passwd *pw;
+  struct stat st;
+  int fd, n = 0;
+
+  if (geteuid() != 0)
+    return 0;
+  pw = getpwnam(c->privsep_user);
+  if (pw == NULL) {
+    fprintf(err, "pop3d: privsep-user: no such user `%s': create it (adduser --system "
+            "--group --no-create-home --home /nonexistent %s) or name another one\n",
+            c->privsep_user, c->privsep_user);
+    n++;
+  } else if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+    fprintf(err, "pop3d: privsep-user: `%s' is root or in group 0: name an unprivileged "
+            "user of its own\n", c->privsep_user);
+    n++;
+  } else {
+    ps_uid = pw->pw_uid;
+    ps_gid = pw->pw_gid;
+  }
+  if (c->privsep_chroot[0] != '/') {
+    fprintf(err, "pop3d: privsep-chroot: `%s' is not an absolute name\n", c->privsep_chroot);
+    return n + 1;
+  }
+  if (lstat(c->privsep_chroot, &st) < 0 && errno == ENOENT &&
+      make_dir(c->privsep_chroot, err) < 0)
+    return n + 1;
+  fd = open(c->privsep_chroot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) < 0) {
+    fprintf(err, "pop3d: privsep-chroot: %s: %s\n", c->privsep_chroot, strerror(errno));
+    n++;
+  } else if (st.st_uid != 0 || (st.st_mode & 022)) {
+    fprintf(err, "pop3d: privsep-chroot: %s must be owned by root and writable by root "
+            "only\n", c->privsep_chroot);
+    n++;
+  } else if (st.st_nlink > 2) {
+    fprintf(err, "pop3d: privsep-chroot: %s must be empty\n", c->privsep_chroot);
+    n++;
+  }
+  if (fd >= 0)
+    close(fd);
+  return n;
+}
+
+/* ---- Access control ---------------------------------------------------------------- */
+
+/* tcp-wrappers, in a child that is the privsep user: libwrap reads its tables and asks
+ * the DNS about the client, which is network input. */
+static bool tcpwrap_allows(const struct conf *c, int fd)
+{
+  pid_t pid;
+  int status;
+
+  if (!c->tcpwrap_enable)
+    return true;
+  pid = fork();
+  if (pid < 0) {
+    log_msg(LOG_ERR, "tcp-wrappers: fork: %s", strerror(errno));
+    return false;
+  }
+  if (pid == 0) {
+    const char *err = NULL;
+
+    if (privsep_drop_worker(ps_uid, ps_gid, NULL, &err) < 0) {
+      log_msg(LOG_ERR, "tcp-wrappers: %s", err);
+      _exit(2);
+    }
+    (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    _exit(acl_tcpwrap_check(c, fd) ? 0 : 1);
+  }
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* ---- The worker's requests --------------------------------------------------------- */
+
+int monitor_decode(struct privsep_msg *m, struct monitor_req *r)
+{
+  memset(r, 0, sizeof *r);
+  r->type = m->type;
+  switch (m->type) {
+  case PS_PASS:
+    if (privsep_get_str(m, &r->mech) < 0 || privsep_get_str(m, &r->user) < 0 ||
+        privsep_get_str(m, &r->secret) < 0)
+      return -1;
+    break;
+  case PS_APOP:
+  case PS_CRAM:
+    if (privsep_get_str(m, &r->user) < 0 || privsep_get_str(m, &r->secret) < 0)
+      return -1;
+    break;
+  case PS_SCRAM_VERIFY:
+    if (privsep_get_str(m, &r->user) < 0 || privsep_get_str(m, &r->auth_message) < 0 ||
+        privsep_get_bytes(m, &r->bytes, &r->nbytes) < 0 || r->nbytes != SHA256_DIGEST_SIZE)
+      return -1;
+    break;
+  case PS_HANDOFF:
+    if (privsep_get_bytes(m, &r->bytes, &r->nbytes) < 0 || r->nbytes > PARAMS_INBUF_SIZE ||
+        m->nfds != 2)
+      return -1;
+    break;
+  case PS_SIGN:
+    if (privsep_get_u32(m, &r->kind) < 0 || privsep_get_u32(m, &r->algo) < 0 ||
+        privsep_get_bytes(m, &r->bytes, &r->nbytes) < 0)
+      return -1;
+    break;
+  case PS_CRAM_START:
+  case PS_SCRAM_START:
+  case PS_SCRAM_DONE:
+  case PS_HANDOFF_TLS:
+    break;
+  default:
+    return -1;
+  }
+  /* Only a hand-over carries descriptors. */
+  if (m->type != PS_HANDOFF && m->nfds != 0)
+    return -1;
+  if (r->mech != NULL && strlen(r->mech) > 32)
+    return -1;
+  if (r->user != NULL && strlen(r->user) > PARAMS_USER_MAX)
+    return -1;
+  if (r->secret != NULL && strlen(r->secret) > SASL_SECRET_MAX)
+    return -1;
+  return privsep_msg_done(m) ? 0 : -1;
+}
+
+bool monitor_allowed(enum monitor_phase ph, uint32_t type)
+{
+  switch (type) {
+  case PS_PASS:
+  case PS_APOP:
+  case PS_CRAM_START:
+  case PS_SCRAM_START:
+    /* A new exchange may always replace one that the client abandoned. */
+    return ph != MONITOR_AUTHED;
+  case PS_SIGN:
+    return ph != MONITOR_AUTHED;
+  case PS_CRAM:
+    return ph == MONITOR_CRAM;
+  case PS_SCRAM_VERIFY:
+    return ph == MONITOR_SCRAM;
+  case PS_SCRAM_DONE:
+    return ph == MONITOR_SCRAM_VERIFIED;
+  case PS_HANDOFF:
+  case PS_HANDOFF_TLS:
+    return ph == MONITOR_AUTHED;
+  default:
+    return false;
+  }
+}
+
+struct monitor {
+  const struct conf *c;
+  const char *peer;
+  char stamp[128];
+  bool apop;
+  enum monitor_phase phase;
+  char cram[160];
+  unsigned char salt[SCRAM_SALT_SIZE];
+  char snonce[SCRAM_SNONCE_MAX + 1];
+  char *scram_user;            /* whose proof held */
+  unsigned failures;
+  struct auth_user user;
+  const char *mech;            /* how the user logged in, for the log */
+  bool login_delay_on;
+  pid_t worker, session;
+  int wfd, sfd;
+};
+
+/* The answer to a login attempt. */
+static void result(struct privsep_msg *out, enum privsep_result r, bool close_it)
+{
+  privsep_msg_init(out, PS_RESULT);
+  privsep_put_u32(out, (uint32_t)r);
+  privsep_put_u32(out, close_it ? 1 : 0);
+}
+
+static void pause_seconds(unsigned sec)
+{
+  struct timespec ts = { .tv_sec = (time_t)sec, .tv_nsec = 0 };
+
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+/* A refused login: one stable log line (fail2ban), the growing delay, the answer. */
+static void failed(struct monitor *m, struct privsep_msg *out, const char *mech,
+                   const char *user, enum auth_status st, const char *reason)
+{
+  bool last;
+
+  log_msg(LOG_NOTICE, "authentication failed for %s from %s: %s: %s",
+          auth_name_valid(user) ? user : "-", m->peer, mech, reason ? reason : "?");
+  m->failures++;
+  pause_seconds(login_failure_delay(m->failures));
+  last = m->failures >= PARAMS_AUTH_FAILURES_MAX;
+  result(out, st == AUTH_FAIL ? PS_R_FAIL : st == AUTH_TEMP ? PS_R_TEMP : PS_R_PERM, last);
+  m->phase = MONITOR_PREAUTH;
+}
+
+/* Credentials held: the login delay, then the hand-over. */
+static void succeeded(struct monitor *m, struct privsep_msg *out, const char *mech)
+{
+  switch (logindelay_login(m->c, m->user.name, time(NULL))) {
+  case LOGINDELAY_REFUSE:
+    log_msg(LOG_INFO, "%s: refused by login-delay", m->user.name);
+    auth_user_free(&m->user);
+    result(out, PS_R_LOGIN_DELAY, false);
+    m->phase = MONITOR_PREAUTH;
+    return;
+  case LOGINDELAY_OK:
+    m->login_delay_on = true;
+    break;
+  case LOGINDELAY_OFF:
+    break;
+  }
+  m->mech = mech;
+  m->phase = MONITOR_AUTHED;
+  result(out, PS_R_OK, false);
+}
+
+/* The user's secret from the APOP database, the same work whether or not there is one. */
+static enum auth_status user_secret(const struct monitor *m, const char *user,
+                                    char **secret_r, const char **err_r)
+{
+  *secret_r = NULL;
+  if (!auth_name_valid(user)) {
+    *err_r = "invalid user name";
+    return AUTH_FAIL;
+  }
+  return apop_secret(m->c, user, secret_r, err_r);
+}
+
+/* A user whose secret held: authorize, then as any login. */
+static void secret_ok(struct monitor *m, struct privsep_msg *out, const char *mech,
+                      const char *user)
+{
+  const char *err = NULL;
+  enum auth_status st = auth_authorize(m->c, user, &m->user, &err);
+
+  if (st != AUTH_OK)
+    failed(m, out, mech, user, st, err);
+  else
+    succeeded(m, out, mech);
+}
+
+static void secret_refused(struct monitor *m, struct privsep_msg *out, const char *mech,
+                           const char *user, enum auth_status st, const char *err,
+                           const char *wrong)
+{
+  if (st == AUTH_OK)
+    err = wrong;
+  if (st == AUTH_PERM || st == AUTH_TEMP)
+    log_msg(LOG_ERR, "%s", err);
+  failed(m, out, mech, user, st == AUTH_TEMP ? AUTH_TEMP : AUTH_FAIL, err);
+}
+
+static void check_digest(struct monitor *m, struct privsep_msg *out, const char *mech,
+                         const char *user, const char *text, const char *digest,
+                         bool (*check)(const char *, const char *, const char *))
+{
+  char *secret = NULL;
+  const char *err = NULL;
+  enum auth_status st = user_secret(m, user, &secret, &err);
+  bool ok = apop_is_digest(digest) && check(text, secret, digest);
+
+  util_free_secret(secret);
+  if (st == AUTH_OK && ok)
+    secret_ok(m, out, mech, user);
+  else
+    secret_refused(m, out, mech, user, st, err, "wrong digest");
+}
+
+static void do_pass(struct monitor *m, const struct monitor_req *r, struct privsep_msg *out)
+{
+  static const char *const mechs[] = { "PASS", "PLAIN", "LOGIN" };
+  const char *mech = NULL, *err = NULL;
+  enum auth_status st;
+
+  for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
+    if (strcmp(r->mech, mechs[i]) == 0)
+      mech = mechs[i];
+  if (mech == NULL) {
+    failed(m, out, "?", r->user, AUTH_FAIL, "unknown mechanism");
+    return;
+  }
+  st = auth_login(m->c, r->user, r->secret, &m->user, &err);
+  if (st != AUTH_OK)
+    failed(m, out, mech, r->user, st, err);
+  else
+    succeeded(m, out, mech);
+}
+
+/* A CRAM-MD5 challenge: a msg-id with random bytes, the time and the stamp's host. */
+static void do_cram_start(struct monitor *m, struct privsep_msg *out)
+{
+  unsigned char r[8];
+  const char *at = strchr(m->stamp, '@');
+  char hex[17];
+
+  if (util_random(r, sizeof r) < 0)
+    memset(r, 0, sizeof r);
+  for (size_t i = 0; i < sizeof r; i++)
+    snprintf(hex + 2 * i, 3, "%02x", r[i]);
+  snprintf(m->cram, sizeof m->cram, "<%s.%lld%s", hex, (long long)time(NULL),
+           at != NULL ? at : "@localhost>");
+  m->phase = MONITOR_CRAM;
+  privsep_msg_init(out, PS_CHALLENGE);
+  privsep_put_str(out, m->cram);
+}
+
+static void do_scram_start(struct monitor *m, struct privsep_msg *out)
+{
+  struct sasl x;
+
+  /* sasl_start() draws the salt and the nonce; the worker only repeats them. */
+  sasl_start(&x, SASL_SCRAM_SHA_256, NULL);
+  if (x.scram == SCRAM_OVER) {
+    sasl_free(&x);
+    log_msg(LOG_ERR, "SCRAM-SHA-256: no random salt and nonce");
+    result(out, PS_R_TEMP, false);
+    m->phase = MONITOR_PREAUTH;
+    return;
+  }
+  memcpy(m->salt, x.salt, sizeof m->salt);
+  snprintf(m->snonce, sizeof m->snonce, "%s", x.snonce);
+  sasl_free(&x);
+  m->phase = MONITOR_SCRAM;
+  privsep_msg_init(out, PS_SCRAM_PARAMS);
+  privsep_put_bytes(out, m->salt, sizeof m->salt);
+  privsep_put_str(out, m->snonce);
+  privsep_put_u32(out, SCRAM_ITERATIONS);
+}
+
+static void do_scram_verify(struct monitor *m, const struct monitor_req *r,
+                            struct privsep_msg *out)
+{
+  char expect[SCRAM_SNONCE_MAX + BASE64_ENCODED_LEN(SCRAM_SALT_SIZE) + 32];
+  char salt64[BASE64_ENCODED_LEN(SCRAM_SALT_SIZE) + 1];
+  char final[SASL_CHALLENGE_MAX];
+  char *secret = NULL;
+  const char *err = NULL;
+  enum auth_status st;
+  struct sasl x;
+  bool ok;
+
+  /* The exchange must be the one this monitor started: its server-first-message (our
+   * fresh nonce, salt and rounds) inside the AuthMessage, so a recorded exchange can't
+   * be replayed through a worker. */
+  if (base64_encode(m->salt, sizeof m->salt, salt64, sizeof salt64) == (size_t)-1)
+    salt64[0] = '\0';
+  snprintf(expect, sizeof expect, "%s,s=%s,i=%u,", m->snonce, salt64, SCRAM_ITERATIONS);
+  memset(&x, 0, sizeof x);
+  x.mech = SASL_SCRAM_SHA_256;
+  x.scram = SCRAM_PROOF;
+  x.iterations = SCRAM_ITERATIONS;
+  memcpy(x.salt, m->salt, sizeof x.salt);
+  memcpy(x.proof, r->bytes, sizeof x.proof);
+  x.auth_message = util_xstrdup(r->auth_message);
+  st = user_secret(m, r->user, &secret, &err);
+  ok = sasl_scram_verify(&x, secret, final, sizeof final) &&
+       strstr(r->auth_message, expect) != NULL;
+  util_free_secret(secret);
+  sasl_free(&x);
+  util_wipe(m->snonce, sizeof m->snonce);
+  if (st == AUTH_OK && ok) {
+    free(m->scram_user);
+    m->scram_user = util_xstrdup(r->user);
+    m->phase = MONITOR_SCRAM_VERIFIED;
+    result(out, PS_R_OK, false);
+    privsep_put_str(out, final);
+    return;
+  }
+  secret_refused(m, out, "SCRAM-SHA-256", r->user, st, err, "wrong proof");
+}
+
+/* Handle one request; out gets the answer (type 0: none).  -1: the worker broke the
+ * protocol. */
+static int handle(struct monitor *m, struct privsep_msg *in, struct privsep_msg *out)
+{
+  struct monitor_req r;
+  char *user;
+
+  privsep_msg_init(out, 0);
+  if (monitor_decode(in, &r) < 0) {
+    log_msg(LOG_ERR, "monitor: malformed message (type %lu, %zu bytes) from the worker",
+            (unsigned long)in->type, in->len);
+    return -1;
+  }
+  if (!monitor_allowed(m->phase, r.type)) {
+    log_msg(LOG_ERR, "monitor: message type %lu out of order from the worker",
+            (unsigned long)r.type);
+    return -1;
+  }
+  switch (r.type) {
+  case PS_PASS:
+    do_pass(m, &r, out);
+    break;
+  case PS_APOP:
+    if (!m->apop)
+      failed(m, out, "APOP", r.user, AUTH_FAIL, "APOP not offered");
+    else
+      check_digest(m, out, "APOP", r.user, m->stamp, r.secret, apop_digest_ok);
+    break;
+  case PS_CRAM_START:
+    do_cram_start(m, out);
+    break;
+  case PS_CRAM:
+    check_digest(m, out, "CRAM-MD5", r.user, m->cram, r.secret, apop_cram_ok);
+    break;
+  case PS_SCRAM_START:
+    do_scram_start(m, out);
+    break;
+  case PS_SCRAM_VERIFY:
+    do_scram_verify(m, &r, out);
+    break;
+  case PS_SCRAM_DONE:
+    user = m->scram_user;
+    m->scram_user = NULL;
+    secret_ok(m, out, "SCRAM-SHA-256", user);
+    free(user);
+    break;
+  case PS_SIGN:
+    tls_sign(r.kind, r.algo, r.bytes, r.nbytes, out);
+    break;
+  default:
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- The session ------------------------------------------------------------------- */
+
+/* Give the session-to-be what it needs: the user, the login's facts, the client's
+ * descriptors and the input the worker had read but not used. */
+static int start_session(struct monitor *m, int rfd, int wfd, const unsigned char *input,
+                         size_t ninput, bool tls)
+{
+  struct privsep_msg *out = util_xmalloc(sizeof *out);
+  int rc;
+
+  privsep_msg_init(out, PS_SESSION);
+  privsep_put_str(out, m->user.name);
+  privsep_put_u32(out, (uint32_t)m->user.uid);
+  privsep_put_u32(out, (uint32_t)m->user.gid);
+  privsep_put_str(out, m->user.home != NULL ? m->user.home : "");
+  privsep_put_str(out, m->user.mailbox != NULL ? m->user.mailbox : "");
+  privsep_put_str(out, m->mech != NULL ? m->mech : "?");
+  privsep_put_u32(out, m->login_delay_on ? 1 : 0);
+  privsep_put_u32(out, tls ? 1 : 0);
+  privsep_put_bytes(out, input, ninput);
+  privsep_put_fd(out, rfd);
+  privsep_put_fd(out, wfd);
+  rc = privsep_send(m->sfd, out);
+  free(out);
+  return rc;
+}
+
+static int wait_child(pid_t pid)
+{
+  int status;
+
+  if (pid <= 0)
+    return EX_OK;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return EX_SOFTWARE;
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  log_msg(LOG_ERR, "process %ld killed by signal %d", (long)pid, WTERMSIG(status));
+  return EX_SOFTWARE;
+}
+
+/* The hand-over: plain, the worker's descriptors go to the session; under TLS the
+ * session gets one end of a new relay and the worker the other. */
+static int handoff(struct monitor *m, struct privsep_msg *in, bool *tls_r)
+{
+  struct monitor_req r;
+  int pair[2];
+  int rc;
+
+  if (monitor_decode(in, &r) < 0)
+    return -1;
+  if (r.type == PS_HANDOFF) {
+    rc = start_session(m, in->fds[0], in->fds[1], r.bytes, r.nbytes, false);
+    *tls_r = false;
+    return rc;
+  }
+  *tls_r = true;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+    log_msg(LOG_ERR, "monitor: relay socketpair: %s", strerror(errno));
+    return -1;
+  }
+  {
+    struct privsep_msg *out = util_xmalloc(sizeof *out);
+
+    privsep_msg_init(out, PS_RELAY);
+    privsep_put_fd(out, pair[0]);
+    rc = privsep_send(m->wfd, out);
+    free(out);
+  }
+  close(pair[0]);
+  if (rc == 0)
+    rc = start_session(m, pair[1], pair[1], NULL, 0, true);
+  close(pair[1]);
+  return rc;
+}
+
+static void null_fds(int rfd, int wfd)
+{
+  int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+  /* inetd's 0 and 1 stay taken (by /dev/null) so no later open lands on them. */
+  for (int i = 0; i < 2; i++) {
+    int fd = i == 0 ? rfd : wfd;
+    if (fd <= 2 && nul >= 0)
+      (void)dup2(nul, fd);
+    else if (fd > 2 && (i == 0 || wfd != rfd))
+      close(fd);
+  }
+  if (nul > 2)
+    close(nul);
+}
+
+int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
+                const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
+                const char *local)
+{
+  struct monitor m;
+  struct privsep_msg *in, *out;
+  int wp[2], sp[2], code = EX_OK;
+  bool tls = false, handed = false, broken = false;
+
+  if (peer_sa != NULL && peer_sa->sa_family != AF_UNIX &&
+      (!acl_check(&c->acl, peer_sa, peer_len) ||
+       (srv != NULL && !acl_check(&srv->acl, peer_sa, peer_len)))) {
+    log_msg(LOG_NOTICE, "Denying connection from %s", peer);
+    return EX_OK;
+  }
+  if (peer_sa != NULL && peer_sa->sa_family != AF_UNIX && !tcpwrap_allows(c, rfd)) {
+    log_msg(LOG_NOTICE, "Denying connection from %s (tcp-wrappers)", peer);
+    return EX_OK;
+  }
+  memset(&m, 0, sizeof m);
+  m.c = c;
+  m.peer = peer;
+  m.wfd = m.sfd = -1;
+  session_make_stamp(m.stamp, sizeof m.stamp);
+  m.apop = apop_available(c);
+  log_msg(LOG_INFO, "session started: client %s, server %s", peer, local);
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, wp) < 0 ||
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+    log_msg(LOG_ERR, "monitor: socketpair: %s", strerror(errno));
+    return EX_OSERR;
+  }
+  /* The session-to-be first: its memory is this process's now, before any secret. */
+  m.session = fork();
+  if (m.session < 0) {
+    log_msg(LOG_ERR, "monitor: fork: %s", strerror(errno));
+    return EX_OSERR;
+  }
+  if (m.session == 0) {
+    close(wp[0]);
+    close(wp[1]);
+    close(sp[0]);
+    null_fds(rfd, wfd);
+    _exit(session_run_user(c, srv, sp[1], peer, local));
+  }
+  close(sp[1]);
+  m.sfd = sp[0];
+  m.worker = fork();
+  if (m.worker < 0) {
+    log_msg(LOG_ERR, "monitor: fork: %s", strerror(errno));
+    close(m.sfd);
+    (void)wait_child(m.session);
+    return EX_OSERR;
+  }
+  if (m.worker == 0) {
+    close(wp[0]);
+    close(m.sfd);
+    _exit(worker_run(c, srv, rfd, wfd, wp[1], ps_uid, ps_gid, peer, local, m.stamp,
+                     m.apop));
+  }
+  close(wp[1]);
+  m.wfd = wp[0];
+  null_fds(rfd, wfd);
+
+  in = util_xmalloc(sizeof *in);
+  out = util_xmalloc(sizeof *out);
+  for (;;) {
+    const char *err = NULL;
+    int r = privsep_recv(m.wfd, in, -1, &err);
+
+    if (r == 0)
+      break;                          /* the worker ended the session */
+    if (r < 0) {
+      log_msg(LOG_ERR, "monitor: from the worker: %s", err);
+      broken = true;
+      break;
+    }
+    if (in->type == PS_HANDOFF || in->type == PS_HANDOFF_TLS) {
+      if (!monitor_allowed(m.phase, in->type) || handoff(&m, in, &tls) < 0) {
+        log_msg(LOG_ERR, "monitor: bad hand-over from the worker");
+        privsep_msg_clear(in);
+        broken = true;
+        break;
+      }
+      privsep_msg_clear(in);
+      handed = true;
+      break;
+    }
+    r = handle(&m, in, out);
+    privsep_msg_clear(in);
+    if (r < 0) {
+      broken = true;
+      break;
+    }
+    if (out->type != 0 && privsep_send(m.wfd, out) < 0) {
+      log_msg(LOG_ERR, "monitor: to the worker: %s", strerror(errno));
+      broken = true;
+      break;
+    }
+    util_wipe(out->buf, out->len);
+  }
+  privsep_msg_clear(out);
+  free(out);
+  free(in);
+  auth_user_free(&m.user);
+  free(m.scram_user);
+  if (!handed) {
+    /* The worker is done or misbehaved: it goes, and so does the session-to-be. */
+    close(m.sfd);
+    m.sfd = -1;
+    if (broken) {
+      log_msg(LOG_ERR, "monitor: closing the session of %s", peer);
+      (void)kill(m.worker, SIGKILL);
+    }
+    code = wait_child(m.worker);
+    (void)wait_child(m.session);
+    close(m.wfd);
+    return broken ? EX_PROTOCOL : code;
+  }
+  close(m.sfd);
+  if (!tls) {
+    close(m.wfd);
+    (void)wait_child(m.worker);
+  }
+  code = wait_child(m.session);
+  if (tls) {
+    close(m.wfd);
+    (void)wait_child(m.worker);
+  }
+  return code;
+}

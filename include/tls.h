@@ -103,11 +103,16 @@ const char *tls_conn_error(const struct tls_conn *c);
 void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len);
 void tls_conn_free(struct tls_conn *c);
 
-/* The monitor's side of the worker's key: sign data (kind and algo as the worker's
- * PS_SIGN gives them) with the private key of the credentials in use, loaded here on
- * first use; out gets PS_SIGNATURE. */
+/* The private key stays with the monitor.  A worker's credentials sign through
+ * tls_set_signer()'s descriptor (PS_SIGN); the monitor answers with tls_sign(), which
+ * reads ts's key on its first use (with tls-file-checks).  kind is one of these, with
+ * GnuTLS's flags in the bits above the first 8; out gets PS_SIGNATURE. */
+#define TLS_SIGN_DATA 0u
+#define TLS_SIGN_HASH 1u
+#define TLS_DECRYPT 2u
+void tls_set_signer(int fd);
 struct privsep_msg;
-void tls_sign(uint32_t kind, uint32_t algo, const unsigned char *data, size_t n,
-              struct privsep_msg *out);
+void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
+              uint32_t algo, const unsigned char *data, size_t n, struct privsep_msg *out);
 
 #endif

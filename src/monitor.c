@@ -237,6 +237,7 @@ bool monitor_allowed(enum monitor_phase ph, uint32_t type)
 
 struct monitor {
   const struct conf *c;
+  struct tls_settings tls;     /* whose key signs for the worker */
   const char *peer;
   char stamp[128];
   bool apop;
@@ -507,7 +508,7 @@ static int handle(struct monitor *m, struct privsep_msg *in, struct privsep_msg 
     free(user);
     break;
   case PS_SIGN:
-    tls_sign(r.kind, r.algo, r.bytes, r.nbytes, out);
+    tls_sign(m->c, &m->tls, r.kind, r.algo, r.bytes, r.nbytes, out);
     break;
   default:
     return -1;
@@ -629,6 +630,7 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   }
   memset(&m, 0, sizeof m);
   m.c = c;
+  tls_settings_for(c, srv, &m.tls);
   m.peer = peer;
   m.wfd = m.sfd = -1;
   session_make_stamp(m.stamp, sizeof m.stamp);

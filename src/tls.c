@@ -16,10 +16,15 @@
 #include <unistd.h>
 
 #ifdef HAVE_GNUTLS
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #endif
+#include <stdio.h>
+#include <sys/wait.h>
 
 #include "params.h"
+#include "log.h"
 #include "privsep.h"
 #include "tls.h"
 
@@ -265,6 +270,15 @@ void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len)
 }
 void tls_conn_free(struct tls_conn *c) { }
 
+void tls_set_signer(int fd) { (void)fd; }
+void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
+              uint32_t algo, const unsigned char *data, size_t n, struct privsep_msg *out)
+{
+  (void)c; (void)ts; (void)kind; (void)algo; (void)data; (void)n;
+  privsep_msg_init(out, PS_SIGNATURE);
+  privsep_put_u32(out, 1);
+  privsep_put_bytes(out, "", 0);
+}
 #else
 /* ---------------------------------------------------------------------------------- */
 /* Credentials                                                                        */
@@ -371,12 +385,158 @@ static void datum_free(gnutls_datum_t *d, bool secret)
   d->size = 0;
 }
 
-/* Load credentials for ts: checks, files, key/certificate match, priorities. */
+/* ---- The key lives in the monitor ----------------------------------------------------
+ * A worker's credentials hold the certificate chain and a key object without the key:
+ * each signature (or RSA decryption) is asked of the monitor over signer_fd, and the
+ * monitor makes it with the key it reads itself (tls_sign()). */
+
+static int signer_fd = -1;
+
+void tls_set_signer(int fd)
+{
+  signer_fd = fd;
+}
+
+struct ext_key {
+  gnutls_pk_algorithm_t pk;
+  unsigned bits;
+};
+
+/* Ask the monitor.  kind: TLS_SIGN_DATA, TLS_SIGN_HASH or TLS_DECRYPT. */
+static int remote(unsigned kind, unsigned algo, unsigned flags, const gnutls_datum_t *in,
+                  gnutls_datum_t *out)
+{
+  struct privsep_msg *m = util_xmalloc(sizeof *m);
+  const unsigned char *sig;
+  const char *err = NULL;
+  size_t n;
+  uint32_t status = 1;
+  int rc = GNUTLS_E_PK_SIGN_FAILED;
+
+  out->data = NULL;
+  out->size = 0;
+  privsep_msg_init(m, PS_SIGN);
+  privsep_put_u32(m, kind | flags << 8);
+  privsep_put_u32(m, algo);
+  privsep_put_bytes(m, in->data, in->size);
+  if (signer_fd >= 0 && privsep_send(signer_fd, m) == 0 &&
+      privsep_recv(signer_fd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS, &err) == 1 &&
+      m->type == PS_SIGNATURE && m->nfds == 0 && privsep_get_u32(m, &status) == 0 &&
+      privsep_get_bytes(m, &sig, &n) == 0 && privsep_msg_done(m) && status == 0 && n > 0) {
+    out->data = gnutls_malloc(n);
+    if (out->data != NULL) {
+      memcpy(out->data, sig, n);
+      out->size = (unsigned)n;
+      rc = 0;
+    }
+  }
+  privsep_msg_clear(m);
+  free(m);
+  if (rc < 0 && kind == TLS_DECRYPT)
+    rc = GNUTLS_E_DECRYPTION_FAILED;
+  return rc;
+}
+
+static int ext_sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud,
+                         unsigned flags, const gnutls_datum_t *data, gnutls_datum_t *sig)
+{
+  (void)key;
+  (void)ud;
+  return remote(TLS_SIGN_DATA, (unsigned)algo, flags, data, sig);
+}
+
+static int ext_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud,
+                         unsigned flags, const gnutls_datum_t *hash, gnutls_datum_t *sig)
+{
+  (void)key;
+  (void)ud;
+  return remote(TLS_SIGN_HASH, (unsigned)algo, flags, hash, sig);
+}
+
+static int ext_decrypt(gnutls_privkey_t key, void *ud, const gnutls_datum_t *ct,
+                       gnutls_datum_t *pt)
+{
+  (void)key;
+  (void)ud;
+  return remote(TLS_DECRYPT, 0, 0, ct, pt);
+}
+
+static void ext_deinit(gnutls_privkey_t key, void *ud)
+{
+  (void)key;
+  free(ud);
+}
+
+static int ext_info(gnutls_privkey_t key, unsigned flags, void *ud)
+{
+  const struct ext_key *k = ud;
+
+  (void)key;
+  if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
+    return (int)k->pk;
+  if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
+    return (int)k->bits;
+  if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO) {
+    gnutls_sign_algorithm_t sa = GNUTLS_FLAGS_TO_SIGN_ALGO(flags);
+    return gnutls_sign_supports_pk_algorithm(sa, k->pk) ? 1 : 0;
+  }
+  return -1;
+}
+
+/* The certificate chain with a key object that signs through the monitor. */
+static int set_remote_key(gnutls_certificate_credentials_t cred, const gnutls_datum_t *cert,
+                          char *msg, size_t len)
+{
+  gnutls_pcert_st *pcerts;
+  unsigned n = 16;
+  gnutls_privkey_t key = NULL;
+  struct ext_key *ud;
+  int r;
+
+  pcerts = util_xcalloc(n, sizeof *pcerts);
+  r = gnutls_pcert_list_import_x509_raw(pcerts, &n, cert, GNUTLS_X509_FMT_PEM, 0);
+  if (r < 0 || n == 0) {
+    snprintf(msg, len, "certificate: %s", r < 0 ? gnutls_strerror(r) : "none found");
+    free(pcerts);
+    return -1;
+  }
+  ud = util_xcalloc(1, sizeof *ud);
+  ud->pk = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &ud->bits);
+  if ((r = gnutls_privkey_init(&key)) < 0 ||
+      (r = gnutls_privkey_import_ext4(key, ud, ext_sign_data, ext_sign_hash, ext_decrypt,
+                                      ext_deinit, ext_info,
+                                      GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0) {
+    snprintf(msg, len, "key: %s", gnutls_strerror(r));
+    if (key != NULL)
+      gnutls_privkey_deinit(key);
+    free(ud);
+    for (unsigned i = 0; i < n; i++)
+      gnutls_pcert_deinit(&pcerts[i]);
+    free(pcerts);
+    return -1;
+  }
+  r = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)n, key);
+  if (r < 0) {
+    snprintf(msg, len, "certificate: %s", gnutls_strerror(r));
+    gnutls_privkey_deinit(key);
+    for (unsigned i = 0; i < n; i++)
+      gnutls_pcert_deinit(&pcerts[i]);
+    free(pcerts);
+    return -1;
+  }
+  /* The credentials own the certificates and the key now; the array itself is ours. */
+  free(pcerts);
+  return 0;
+}
+
+/* Load credentials for ts: checks, files, priorities.  with_key: read the private key
+ * too and check that it matches the certificate (the preflight, in a throw-away child);
+ * otherwise the key stays on disk and signatures come from the monitor. */
 static struct tls_creds *creds_load(const struct conf *c, const struct tls_settings *ts,
-                                    char *msg, size_t len)
+                                    bool with_key, char *msg, size_t len)
 {
   struct tls_creds *cr;
-  gnutls_datum_t cert, key, ca = { NULL, 0 };
+  gnutls_datum_t cert, key = { NULL, 0 }, ca = { NULL, 0 };
   const char *errpos = NULL;
   int r;
 
@@ -389,7 +549,8 @@ static struct tls_creds *creds_load(const struct conf *c, const struct tls_setti
                    tls_checks_mask(&c->tls_cert_checks, TLS_CHECKS_CERT_DEFAULT),
                    &cert, msg, len) < 0)
     return NULL;
-  if (read_checked("ssl-key-file", ts->key_file,
+  if (with_key &&
+      read_checked("ssl-key-file", ts->key_file,
                    tls_checks_mask(&c->tls_key_checks, TLS_CHECKS_KEY_DEFAULT),
                    &key, msg, len) < 0) {
     datum_free(&cert, false);
@@ -409,17 +570,25 @@ static struct tls_creds *creds_load(const struct conf *c, const struct tls_setti
     snprintf(msg, len, "can't allocate credentials: %s", gnutls_strerror(r));
     goto fail;
   }
-  r = gnutls_certificate_set_x509_key_mem2(cr->cred, &cert, &key, GNUTLS_X509_FMT_PEM,
-                                           NULL, 0);
-  if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
-    snprintf(msg, len, "ssl-key-file %s does not match the certificate in "
-             "ssl-certificate-file %s", ts->key_file, ts->cert_file);
-    goto fail;
-  }
-  if (r < 0) {
-    snprintf(msg, len, "can't use ssl-certificate-file %s with ssl-key-file %s "
-             "(PEM expected): %s", ts->cert_file, ts->key_file, gnutls_strerror(r));
-    goto fail;
+  if (with_key) {
+    r = gnutls_certificate_set_x509_key_mem2(cr->cred, &cert, &key, GNUTLS_X509_FMT_PEM,
+                                             NULL, 0);
+    if (r == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
+      snprintf(msg, len, "ssl-key-file %s does not match the certificate in "
+               "ssl-certificate-file %s", ts->key_file, ts->cert_file);
+      goto fail;
+    }
+    if (r < 0) {
+      snprintf(msg, len, "can't use ssl-certificate-file %s with ssl-key-file %s "
+               "(PEM expected): %s", ts->cert_file, ts->key_file, gnutls_strerror(r));
+      goto fail;
+    }
+  } else {
+    char why[300];
+    if (set_remote_key(cr->cred, &cert, why, sizeof why) < 0) {
+      snprintf(msg, len, "ssl-certificate-file %s: %s", ts->cert_file, why);
+      goto fail;
+    }
   }
   if (ca.data != NULL) {
     r = gnutls_certificate_set_x509_trust_mem(cr->cred, &ca, GNUTLS_X509_FMT_PEM);
@@ -450,6 +619,71 @@ fail:
   return NULL;
 }
 
+/* The monitor's key, read on the first signature of its connection. */
+static gnutls_privkey_t sign_key;
+
+void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
+              uint32_t algo, const unsigned char *data, size_t n, struct privsep_msg *out)
+{
+  gnutls_datum_t in = { (unsigned char *)data, (unsigned)n }, res = { NULL, 0 };
+  unsigned op = kind & 0xffu, flags = kind >> 8;
+  int r = -1;
+
+  privsep_msg_init(out, PS_SIGNATURE);
+  if (sign_key == NULL && ts->key_file != NULL) {
+    char msg[700];
+    gnutls_datum_t key;
+
+    if (read_checked("ssl-key-file", ts->key_file,
+                     tls_checks_mask(&c->tls_key_checks, TLS_CHECKS_KEY_DEFAULT), &key, msg,
+                     sizeof msg) < 0) {
+      log_msg(LOG_ERR, "TLS: %s", msg);
+    } else {
+      if (gnutls_privkey_init(&sign_key) < 0 ||
+          (r = gnutls_privkey_import_x509_raw(sign_key, &key, GNUTLS_X509_FMT_PEM, NULL,
+                                              0)) < 0) {
+        log_msg(LOG_ERR, "TLS: ssl-key-file %s: %s", ts->key_file, gnutls_strerror(r));
+        if (sign_key != NULL)
+          gnutls_privkey_deinit(sign_key);
+        sign_key = NULL;
+      }
+      datum_free(&key, true);
+    }
+  }
+  r = -1;
+  if (sign_key != NULL && n <= PRIVSEP_MSG_MAX) {
+    switch (op) {
+    case TLS_SIGN_DATA:
+      r = gnutls_privkey_sign_data2(sign_key, (gnutls_sign_algorithm_t)algo, flags, &in,
+                                    &res);
+      break;
+    case TLS_SIGN_HASH:
+      r = gnutls_privkey_sign_hash2(sign_key, (gnutls_sign_algorithm_t)algo, flags, &in,
+                                    &res);
+      break;
+    case TLS_DECRYPT:
+      r = gnutls_privkey_decrypt_data(sign_key, 0, &in, &res);
+      break;
+    default:
+      break;
+    }
+  }
+  if (r < 0 || res.size > PRIVSEP_MSG_MAX - 16) {
+    if (sign_key != NULL)
+      log_msg(LOG_NOTICE, "TLS: the worker's signature request failed: %s",
+              r < 0 ? gnutls_strerror(r) : "too long");
+    privsep_put_u32(out, 1);
+    privsep_put_bytes(out, "", 0);
+  } else {
+    privsep_put_u32(out, 0);
+    privsep_put_bytes(out, res.data, res.size);
+  }
+  if (res.data != NULL) {
+    util_wipe(res.data, res.size);
+    gnutls_free(res.data);
+  }
+}
+
 static struct tls_creds *cache_find(struct tls_creds *list, const struct tls_settings *ts)
 {
   size_t len;
@@ -474,7 +708,7 @@ static int check_one(const struct conf *c, const struct conf_server *srv,
   tls_settings_for(c, srv, &ts);
   if (ts.mode == CONF_TLS_NO || cache_find(*list, &ts) != NULL)
     return 0;
-  cr = creds_load(c, &ts, msg, sizeof msg);
+  cr = creds_load(c, &ts, false, msg, sizeof msg);
   if (cr == NULL) {
     where(srv, w, sizeof w);
     fprintf(err, "pop3d: %s: %s\n", w, msg);
@@ -485,10 +719,84 @@ static int check_one(const struct conf *c, const struct conf_server *srv,
   return 0;
 }
 
+/* The whole check, private keys included, in a child that exits afterwards: the
+ * process that serves (and every process it forks) never holds a key it read. */
+static int preflight_keys(const struct conf *c, FILE *err)
+{
+  int p[2], status, n = 0;
+  pid_t pid;
+  char buf[512];
+  ssize_t r;
+
+  if (pipe(p) < 0) {
+    fprintf(err, "pop3d: TLS preflight: pipe: %s\n", strerror(errno));
+    return 1;
+  }
+  fflush(err);
+  pid = fork();
+  if (pid < 0) {
+    fprintf(err, "pop3d: TLS preflight: fork: %s\n", strerror(errno));
+    close(p[0]);
+    close(p[1]);
+    return 1;
+  }
+  if (pid == 0) {
+    FILE *out;
+    size_t servers = c->mode == CONF_MODE_DAEMON ? c->nservers : 0;
+
+    close(p[0]);
+    out = fdopen(p[1], "w");
+    if (out == NULL)
+      _exit(1);
+    for (size_t i = 0; i <= servers; i++) {
+      const struct conf_server *srv = i < servers ? &c->servers[i] : NULL;
+      struct tls_settings ts;
+      struct tls_creds *cr;
+      char msg[1024], w[600];
+
+      if (srv == NULL && c->mode == CONF_MODE_DAEMON && c->nservers > 0)
+        continue;
+      tls_settings_for(c, srv, &ts);
+      if (ts.mode == CONF_TLS_NO)
+        continue;
+      cr = creds_load(c, &ts, true, msg, sizeof msg);
+      if (cr == NULL) {
+        where(srv, w, sizeof w);
+        fprintf(out, "pop3d: %s: %s\n", w, msg);
+        n++;
+      }
+      creds_free(cr);
+    }
+    fclose(out);
+    _exit(n > 100 ? 100 : n);
+  }
+  close(p[1]);
+  while ((r = read(p[0], buf, sizeof buf)) != 0) {
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      break;
+    fwrite(buf, 1, (size_t)r, err);
+  }
+  close(p[0]);
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return 1;
+  if (!WIFEXITED(status)) {
+    fprintf(err, "pop3d: TLS preflight: the check was killed by signal %d\n",
+            WTERMSIG(status));
+    return 1;
+  }
+  return WEXITSTATUS(status);
+}
+
 int tls_conf_check(const struct conf *c, FILE *err)
 {
   struct tls_creds *list = NULL;
-  int n = 0;
+  int n = preflight_keys(c, err);
+
+  if (n > 0)
+    return n;
 
   if (c->mode != CONF_MODE_DAEMON || c->nservers == 0)
     n += check_one(c, NULL, &list, err);
@@ -518,7 +826,7 @@ struct tls_creds *tls_creds_get(const struct conf *c, const struct tls_settings 
 
   if (cr != NULL)
     return cr;
-  cr = creds_load(c, ts, msg, sizeof msg);
+  cr = creds_load(c, ts, false, msg, sizeof msg);
   if (cr == NULL) {
     *error_r = msg;
     return NULL;
@@ -679,14 +987,3 @@ void tls_conn_free(struct tls_conn *c)
 }
 #endif
 
-void tls_sign(uint32_t kind, uint32_t algo, const unsigned char *data, size_t n,
-              struct privsep_msg *out)
-{
-  (void)kind;
-  (void)algo;
-  (void)data;
-  (void)n;
-  privsep_msg_init(out, PS_SIGNATURE);
-  privsep_put_u32(out, 1);
-  privsep_put_bytes(out, "", 0);
-}

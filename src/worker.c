@@ -316,6 +316,7 @@ int worker_run(const struct conf *c, const struct conf_server *srv, int rfd, int
   s.monitor_fd = mfd;
   snprintf(s.stamp, sizeof s.stamp, "%s", stamp);
   s.apop = apop;
+  tls_set_signer(mfd);
   session_prepare_tls(&s);
   if (worker_sandbox(c, uid, gid, rfd > wfd ? (rfd > mfd ? rfd : mfd) : (wfd > mfd ? wfd : mfd),
                      &err) < 0) {

@@ -41,6 +41,10 @@ enum auth_status {
  * Optional: without it the library default is used. */
 void auth_init(void);
 
+/* The client's address (numeric host) for PAM_RHOST, or NULL when unknown; set once per
+ * connection by the monitor before auth_login().  PAM_TTY is "pop3". */
+void auth_set_rhost(const char *rhost);
+
 /* Authenticate user with password, then authorize (fill *out).  The password is not
  * kept.  *error_r gets a reason for the log (never shown to the client), valid until
  * the next call.  On failure *out holds nothing to free. */

@@ -46,6 +46,9 @@ struct auth_module {
                                     struct auth_user *out);
 };
 
+/* PAM_RHOST of this connection (auth_set_rhost()), or NULL. */
+const char *auth_rhost(void);
+
 extern const struct auth_module auth_module_generic;
 extern const struct auth_module auth_module_system;
 extern const struct auth_module auth_module_pam;

@@ -121,10 +121,14 @@ check "postinst doesn't enable pop3d on a new install" \
 check "postinst doesn't start pop3d" \
   sh -c "! grep -qE 'deb-systemd-invoke|systemctl.*(start|restart)' '$ctl/postinst'"
 
-# The unpacked daemon serves a session in inetd mode with the packaged configuration.
+# The unpacked daemon serves a session in inetd mode with the packaged configuration
+# (its pre-login worker as nobody in an empty directory of ours: the scratch root's
+# postinst did not run, so there is no pop3d user on this host).
+mkdir -p "$work/empty" && chmod 755 "$work/empty"
 check "pop3d -i from the scratch root greets and answers CAPA" sh -c \
   "printf 'CAPA\\r\\nQUIT\\r\\n' | '$sbin' -i --config-file='$root/etc/pop3d.conf' \
-     --set=logging.syslog=no 2>/dev/null | tr -d '\\r' | grep -qx IMPLEMENTATION.pop3d"
+     --set=logging.syslog=no --set=privsep-user=nobody --set=privsep-chroot='$work/empty' \
+     2>/dev/null | tr -d '\\r' | grep -qx IMPLEMENTATION.pop3d"
 
 # apt resolves the dependencies from the archive and would replace the other
 # providers of pop3-server (simulation only: nothing is installed or removed).

@@ -124,6 +124,19 @@ static int run_crypt(const char *password, const char *setting, const char *expe
  * for new hashes), made once per process. */
 static char dummy[CRYPT_OUTPUT_SIZE_MAX];
 
+/* PAM_RHOST: the client of this process's connection. */
+static char rhost[64];
+
+void auth_set_rhost(const char *h)
+{
+  snprintf(rhost, sizeof rhost, "%s", h != NULL ? h : "");
+}
+
+const char *auth_rhost(void)
+{
+  return rhost[0] != '\0' ? rhost : NULL;
+}
+
 static const char *dummy_setting(void)
 {
   if (dummy[0] == '\0') {
@@ -187,9 +200,37 @@ void auth_init(void)
   for (size_t i = 1; i < nk; i++)
     if (k[i].n > k[best].n)
       best = i;
-  if (nk > 0 && run_crypt("", k[best].hash, NULL) == 0) {
-    /* The whole hash is a valid setting for every method; its result is discarded. */
-    snprintf(dummy, sizeof dummy, "%s", k[best].hash);
+  if (nk > 0) {
+    /* The method and cost of that hash, with a salt of our own: the dummy is never a
+     * copy of a real entry (it would be root's, often, in every process's memory). */
+    char setting[CRYPT_OUTPUT_SIZE_MAX];
+    char *last;
+
+    snprintf(setting, sizeof setting, "%s", k[best].hash);
+    last = strrchr(setting, '$');
+    if (last != NULL && last > setting) {
+      char *salt = last - 1;
+      static const char alphabet[] =
+        "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+      unsigned char rnd[64];
+
+      *last = '\0';
+      while (salt > setting && *salt != '$')
+        salt--;
+      salt++;
+      if (util_random(rnd, sizeof rnd) == 0 && strlen(salt) <= sizeof rnd) {
+        for (size_t i = 0; salt[i] != '\0'; i++)
+          salt[i] = alphabet[rnd[i] % 64];
+        size_t l = strlen(setting);
+        if (run_crypt("", setting, NULL) == 0 && l + 2 <= sizeof dummy) {
+          memcpy(dummy, setting, l);
+          dummy[l] = '$';
+          dummy[l + 1] = '\0';
+        }
+      }
+      util_wipe(rnd, sizeof rnd);
+    }
+    util_wipe(setting, sizeof setting);
   }
   util_wipe(k, sizeof k);
 #endif

@@ -112,6 +112,10 @@ static enum auth_mod_result pam_authenticate_user(struct auth_ctx *ctx)
       pam_end(ph, status);
     return AUTH_MOD_TEMP;
   }
+  /* Who connects, for pam_access, pam_faillock, pam_time and the log. */
+  if (auth_rhost() != NULL)
+    (void)pam_set_item(ph, PAM_RHOST, auth_rhost());
+  (void)pam_set_item(ph, PAM_TTY, "pop3");
   status = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
   /* Whatever PAM said about a user it knows, it did the expensive work. */
   if (status != PAM_USER_UNKNOWN)

@@ -25,8 +25,10 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,6 +82,24 @@ static int make_dir(const char *path, FILE *err)
   return rc;
 }
 
+/* Does the directory fd hold nothing but . and ..?  Closes fd. */
+static bool dir_empty(int fd)
+{
+  DIR *d = fdopendir(fd);
+  const struct dirent *e;
+  bool empty = true;
+
+  if (d == NULL) {
+    close(fd);
+    return false;
+  }
+  while (empty && (e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      empty = false;
+  closedir(d);
+  return empty;
+}
+
 int monitor_init(const struct conf *c, FILE *err)
 {
   const struct passwd *pw;
@@ -117,9 +137,12 @@ int monitor_init(const struct conf *c, FILE *err)
     fprintf(err, "pop3d: privsep-chroot: %s must be owned by root and writable by root "
             "only\n", c->privsep_chroot);
     n++;
-  } else if (st.st_nlink > 2) {
+  } else if (!dir_empty(fd)) {
     fprintf(err, "pop3d: privsep-chroot: %s must be empty\n", c->privsep_chroot);
     n++;
+    fd = -1;   /* dir_empty() closed it */
+  } else {
+    fd = -1;
   }
   if (fd >= 0)
     close(fd);
@@ -634,6 +657,11 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   m.peer = peer;
   m.wfd = m.sfd = -1;
   session_make_stamp(m.stamp, sizeof m.stamp);
+  if (peer_sa != NULL && peer_sa->sa_family != AF_UNIX) {
+    char host[NI_MAXHOST];
+    if (getnameinfo(peer_sa, peer_len, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0)
+      auth_set_rhost(host);
+  }
   m.apop = apop_available(c);
   log_msg(LOG_INFO, "session started: client %s, server %s", peer, local);
 

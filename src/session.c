@@ -5,6 +5,7 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,31 @@ static gid_t session_spool_group(const char *url)
   return g;
 }
 
+/* Whatever root opened before the drop and a library kept (a cached passwd file, say)
+ * is not the user's to hold: close files and directories owned by root. */
+static void close_root_files(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int dfd;
+
+  if (d == NULL)
+    return;
+  dfd = dirfd(d);
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    int fd;
+
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    fd = atoi(e->d_name);
+    if (fd > 2 && fd != dfd && fstat(fd, &st) == 0 && st.st_uid == 0 &&
+        (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+      close(fd);
+  }
+  closedir(d);
+}
+
 /* Open the maildrop as its user.  Before the drop, while root: what is shared by all
  * users (the bulletin source and db).  After it: the maildrop, and the bulletins it is
  * owed, which are in it by the time the session reads its next command.  Answers the
@@ -274,6 +300,7 @@ static bool open_maildrop(struct session *s)
     st = mailbox_open(&s->mb, url, s->conf, &err);
   }
   bulletin_free(&bull);
+  close_root_files();
   if (st != MAILBOX_OK) {
     log_msg(LOG_ERR, "%s: can't open maildrop %s: %s", s->auth.name, url,
             err ? err : "?");

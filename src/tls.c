@@ -289,6 +289,7 @@ struct tls_creds {
   size_t id_len;
   gnutls_certificate_credentials_t cred;
   gnutls_priority_t prio;
+  gnutls_datum_t spki;       /* the certificate's public key (DER): the key must match */
 };
 
 /* Credentials loaded by the preflight (or by an earlier session in this process). */
@@ -321,6 +322,7 @@ static void creds_free(struct tls_creds *cr)
     gnutls_certificate_free_credentials(cr->cred);
   if (cr->prio != NULL)
     gnutls_priority_deinit(cr->prio);
+  gnutls_free(cr->spki.data);
   free(cr->id);
   free(cr);
 }
@@ -485,7 +487,7 @@ static int ext_info(gnutls_privkey_t key, unsigned flags, void *ud)
 
 /* The certificate chain with a key object that signs through the monitor. */
 static int set_remote_key(gnutls_certificate_credentials_t cred, const gnutls_datum_t *cert,
-                          char *msg, size_t len)
+                          gnutls_datum_t *spki, char *msg, size_t len)
 {
   gnutls_pcert_st *pcerts;
   unsigned n = 16;
@@ -502,6 +504,10 @@ static int set_remote_key(gnutls_certificate_credentials_t cred, const gnutls_da
   }
   ud = util_xcalloc(1, sizeof *ud);
   ud->pk = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &ud->bits);
+  if (gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, spki) < 0) {
+    spki->data = NULL;
+    spki->size = 0;
+  }
   if ((r = gnutls_privkey_init(&key)) < 0 ||
       (r = gnutls_privkey_import_ext4(key, ud, ext_sign_data, ext_sign_hash, ext_decrypt,
                                       ext_deinit, ext_info,
@@ -585,7 +591,7 @@ static struct tls_creds *creds_load(const struct conf *c, const struct tls_setti
     }
   } else {
     char why[300];
-    if (set_remote_key(cr->cred, &cert, why, sizeof why) < 0) {
+    if (set_remote_key(cr->cred, &cert, &cr->spki, why, sizeof why) < 0) {
       snprintf(msg, len, "ssl-certificate-file %s: %s", ts->cert_file, why);
       goto fail;
     }
@@ -622,6 +628,28 @@ fail:
 /* The monitor's key, read on the first signature of its connection. */
 static gnutls_privkey_t sign_key;
 
+static struct tls_creds *cache_find(struct tls_creds *list, const struct tls_settings *ts);
+
+/* Is key the one of the certificate the running configuration serves?  (The key file
+ * may have changed on disk since that configuration was loaded.) */
+static bool key_matches(gnutls_privkey_t key, const struct tls_settings *ts)
+{
+  const struct tls_creds *cr = cache_find(creds_cache, ts);
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t d = { NULL, 0 };
+  bool ok = false;
+
+  if (cr == NULL || cr->spki.data == NULL)
+    return false;
+  if (gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
+      gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &d) == 0)
+    ok = d.size == cr->spki.size && memcmp(d.data, cr->spki.data, d.size) == 0;
+  gnutls_free(d.data);
+  if (pub != NULL)
+    gnutls_pubkey_deinit(pub);
+  return ok;
+}
+
 void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
               uint32_t algo, const unsigned char *data, size_t n, struct privsep_msg *out)
 {
@@ -648,6 +676,12 @@ void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind
         sign_key = NULL;
       }
       datum_free(&key, true);
+      if (sign_key != NULL && !key_matches(sign_key, ts)) {
+        log_msg(LOG_ERR, "TLS: ssl-key-file %s no longer matches the certificate in use: "
+                "fix it and reload", ts->key_file);
+        gnutls_privkey_deinit(sign_key);
+        sign_key = NULL;
+      }
     }
   }
   r = -1;

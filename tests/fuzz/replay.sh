@@ -1,7 +1,7 @@
 #!/bin/sh
 # Replay each fuzz target's corpus (tests/fuzz/corpus/TARGET/*); TAP output.
 n=0; fail=0
-for target in conf mbox options sasl maildir; do
+for target in conf mbox options sasl maildir monitor; do
   bin="$top_builddir/tests/fuzz/fuzz_$target"
   dir="$top_srcdir/tests/fuzz/corpus/$target"
   n=$((n + 1))

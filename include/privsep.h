@@ -57,6 +57,9 @@ enum privsep_type {
   PS_SIGNATURE,         /* u32 status (0 ok), bytes signature */
   /* monitor -> session */
   PS_SESSION = 96,      /* see monitor.c; fds: the client's read and write ends */
+  /* session -> monitor, and the answer (spool.h) */
+  PS_SPOOL = 100,       /* u32 enum spool_op, str name, str to ("" when none) */
+  PS_SPOOL_RESULT,      /* u32 errno (0: done); fd: the file SPOOL_CREATE made */
 };
 
 enum privsep_result {

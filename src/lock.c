@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "lock.h"
+#include "spool.h"
 #include "log.h"
 #include "params.h"
 
@@ -82,8 +83,7 @@ static enum dotlock_result dotlock_try(struct lock *l, const char *name,
 {
   /* Two passes: a stale lock removed in the first may be taken in the second. */
   for (int pass = 0; pass < 3; pass++) {
-    int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-                  0600);
+    int fd = spool_create(name);
     struct stat st, again;
 
     if (fd >= 0) {
@@ -91,7 +91,7 @@ static enum dotlock_result dotlock_try(struct lock *l, const char *name,
       int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
       if (util_write_all(fd, buf, (size_t)n) < 0 || fstat(fd, &st) < 0) {
         close(fd);
-        unlink(name);
+        spool_unlink(name);
         *error_r = "cannot write lock file";
         return DOTLOCK_ERROR;
       }
@@ -118,7 +118,7 @@ static enum dotlock_result dotlock_try(struct lock *l, const char *name,
     /* Remove it only if it is still the one judged stale. */
     if (lstat(name, &again) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino)
       continue;
-    if (unlink(name) < 0 && errno != ENOENT) {
+    if (spool_unlink(name) < 0 && errno != ENOENT) {
       if (errno == EACCES || errno == EPERM || errno == EROFS)
         return DOTLOCK_BUSY;
       *error_r = "cannot remove stale lock file";
@@ -138,7 +138,7 @@ static void dotlock_drop(struct lock *l)
   /* Ours if it is the file we created (inode numbers are reused, so the pid too). */
   if (lstat(l->dotlock, &st) == 0 && st.st_dev == l->dotlock_dev &&
       st.st_ino == l->dotlock_ino && dotlock_pid(l->dotlock) == getpid()) {
-    if (unlink(l->dotlock) < 0 && errno != ENOENT)
+    if (spool_unlink(l->dotlock) < 0 && errno != ENOENT)
       log_msg(LOG_WARNING, "cannot remove lock file %s: %s", l->dotlock, strerror(errno));
   }
   free(l->dotlock);
@@ -262,7 +262,7 @@ void lock_touch(struct lock *l)
   now = time(NULL);
   if (now - l->touched < PARAMS_LOCK_TOUCH_INTERVAL && now >= l->touched)
     return;
-  if (utimensat(AT_FDCWD, l->dotlock, NULL, AT_SYMLINK_NOFOLLOW) < 0)
+  if (spool_touch(l->dotlock) < 0)
     log_msg(LOG_WARNING, "cannot refresh lock file %s: %s", l->dotlock, strerror(errno));
   l->touched = now;
 }

@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mailbox.h"
+#include "spool.h"
 #include "mbox_index.h"
 #include "params.h"
 #include "uidl.h"
@@ -803,8 +804,12 @@ static void mbox_remove_stale_temps(const char *dir, const char *prefix)
     if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
         st.st_uid != geteuid() || now - st.st_mtime < PARAMS_MBOX_STALE_TEMP_AGE)
       continue;
-    if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-      log_msg(LOG_NOTICE, "removed stale temporary file %s/%s", dir, de->d_name);
+    {
+      char *path = util_xasprintf("%s/%s", dir, de->d_name);
+      if (spool_unlink(path) == 0)
+        log_msg(LOG_NOTICE, "removed stale temporary file %s", path);
+      free(path);
+    }
   }
   closedir(d);
 }
@@ -826,7 +831,7 @@ static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
       suffix[k] = chars[r[k] % 62];
     suffix[6] = '\0';
     name = util_xasprintf("%s/%s%s", dir, prefix, suffix);
-    fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    fd = spool_create(name);
     if (fd >= 0) {
       *name_r = name;
       return fd;
@@ -1184,18 +1189,18 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   tfd = -1;
   if (fresh) {
     /* No maildrop at the scan: never replace one an MDA created since. */
-    if (link(tmp, mb->path) < 0) {
+    if (spool_link(tmp, mb->path) < 0) {
       if (errno == EEXIST) {
         *error_r = "mailbox changed by another program";
         goto out;
       }
       goto io_error;
     }
-    unlink(tmp);
+    spool_unlink(tmp);
   } else {
     if (mbox_check(mb, error_r) != MAILBOX_OK)
       goto out;
-    if (rename(tmp, mb->path) < 0)
+    if (spool_rename(tmp, mb->path) < 0)
       goto io_error;
   }
   free(tmp);
@@ -1220,7 +1225,7 @@ out:
   if (tfd >= 0)
     close(tfd);
   if (tmp != NULL) {
-    unlink(tmp);
+    spool_unlink(tmp);
     free(tmp);
   }
   free(buf);

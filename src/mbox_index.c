@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mbox_index.h"
+#include "spool.h"
 #include "params.h"
 #include "util.h"
 
@@ -304,9 +305,9 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
   h.checksum = idx_checksum(&h, body, blen);
 
   tmp = util_xasprintf("%s.%08x", ipath, (unsigned)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+  fd = spool_create(tmp);
+  if (fd < 0 && errno == EEXIST && spool_unlink(tmp) == 0)
+    fd = spool_create(tmp);
   if (fd < 0) {
     free(tmp);
     free(body);
@@ -318,10 +319,10 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
               util_write_all(fd, &h, sizeof h) == 0 && util_write_all(fd, body, blen) == 0;
     if (close(fd) < 0)
       ok = false;
-    fd = ok ? rename(tmp, ipath) : -1;
+    fd = ok ? spool_rename(tmp, ipath) : -1;
   }
   if (fd < 0) {
-    unlink(tmp);
+    spool_unlink(tmp);
     free(tmp);
     free(body);
     return -1;

@@ -51,6 +51,8 @@
 #include "monitor.h"
 #include "sasl.h"
 #include "session.h"
+#include "spool.h"
+#include "mailbox.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -566,6 +568,64 @@ static int start_session(struct monitor *m, int rfd, int wfd, const unsigned cha
   return rc;
 }
 
+/* After the hand-over: do what the session can't in a shared spool (spool.h), until
+ * it ends. */
+static void serve_session(struct monitor *m)
+{
+  struct privsep_msg *in = util_xmalloc(sizeof *in);
+  const char *base = NULL, *err = NULL;
+  char *url, *dir = NULL;
+  int dirfd = -2;
+
+  url = m->user.mailbox != NULL ? util_xstrdup(m->user.mailbox)
+                                : mailbox_url_for(m->c, m->user.name, m->user.home, &err);
+  if (url != NULL)
+    dir = spool_split(url, &base);
+  for (;;) {
+    uint32_t op;
+    const char *name, *to;
+    int r = privsep_recv(m->sfd, in, -1, &err), fd = -1, e;
+
+    if (r <= 0)
+      break;
+    if (in->type != PS_SPOOL || in->nfds != 0 || privsep_get_u32(in, &op) < 0 ||
+        privsep_get_str(in, &name) < 0 || privsep_get_str(in, &to) < 0 ||
+        !privsep_msg_done(in)) {
+      log_msg(LOG_ERR, "monitor: malformed message from the session: no more spool help");
+      privsep_msg_clear(in);
+      break;
+    }
+    if (dir == NULL || !spool_name_allowed((enum spool_op)op, base, name,
+                                           to[0] != '\0' ? to : NULL)) {
+      log_msg(LOG_WARNING, "monitor: %s: refused spool request %lu on `%.80s'",
+              m->user.name, (unsigned long)op, name);
+      e = EPERM;
+    } else {
+      if (dirfd == -2)
+        dirfd = spool_broker_dir(dir, m->user.uid);
+      e = dirfd < 0 ? EACCES
+                    : spool_serve(dirfd, base, m->user.uid, (enum spool_op)op, name,
+                                  to[0] != '\0' ? to : NULL, &fd);
+    }
+    privsep_msg_clear(in);
+    privsep_msg_init(in, PS_SPOOL_RESULT);
+    privsep_put_u32(in, (uint32_t)e);
+    if (fd >= 0)
+      privsep_put_fd(in, fd);
+    r = privsep_send(m->sfd, in);
+    if (fd >= 0)
+      close(fd);
+    in->nfds = 0;
+    if (r < 0)
+      break;
+  }
+  if (dirfd >= 0)
+    close(dirfd);
+  free(dir);
+  free(url);
+  free(in);
+}
+
 static int wait_child(pid_t pid)
 {
   int status;
@@ -742,9 +802,9 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   privsep_msg_clear(out);
   free(out);
   free(in);
-  auth_user_free(&m.user);
   free(m.scram_user);
   if (!handed) {
+    auth_user_free(&m.user);
     /* The worker is done or misbehaved: it goes, and so does the session-to-be. */
     close(m.sfd);
     m.sfd = -1;
@@ -757,11 +817,14 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
     close(m.wfd);
     return broken ? EX_PROTOCOL : code;
   }
-  close(m.sfd);
   if (!tls) {
+    /* The worker handed the client over and ends. */
     close(m.wfd);
     (void)wait_child(m.worker);
   }
+  serve_session(&m);
+  auth_user_free(&m.user);
+  close(m.sfd);
   code = wait_child(m.session);
   if (tls) {
     close(m.wfd);

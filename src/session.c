@@ -23,6 +23,7 @@
 #include "privsep.h"
 #include "proto.h"
 #include "session.h"
+#include "spool.h"
 
 void session_make_stamp(char *buf, size_t cap)
 {
@@ -210,34 +211,6 @@ void session_free(struct session *s)
 
 /* ---- The session process ----------------------------------------------------------- */
 
-/* The group that may create files in the maildrop's directory (Debian's /var/mail is
- * root:mail 2775): the session keeps it so that it can create dotlocks and write the
- * rewritten mbox beside the old one.  (gid_t)-1 when none is needed or usable. */
-static gid_t session_spool_group(const char *url)
-{
-  const char *path = strchr(url, ':');
-  char *dir, *slash;
-  struct stat st;
-  gid_t g = (gid_t)-1;
-
-  path = (path != NULL && path[1] == '/') ? path + 1 : url;
-  while (path[0] == '/' && path[1] == '/')
-    path++;
-  dir = util_xstrdup(path);
-  slash = strrchr(dir, '/');
-  if (slash != NULL) {
-    if (slash == dir)
-      slash[1] = '\0';
-    else
-      *slash = '\0';
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_IWGRP) &&
-        !(st.st_mode & S_IWOTH) && st.st_gid != 0)
-      g = st.st_gid;
-  }
-  free(dir);
-  return g;
-}
-
 /* Whatever root opened before the drop and a library kept (a cached passwd file, say)
  * is not the user's to hold: close files and directories owned by root. */
 static void close_root_files(void)
@@ -284,7 +257,8 @@ static bool open_maildrop(struct session *s)
     return false;
   }
   bulletin_prepare(&bull, s->conf, s->auth.name);
-  if (privsep_drop(&s->auth, session_spool_group(url), &err) < 0) {
+  /* The user's groups only: what needs a shared spool's group, the monitor does. */
+  if (privsep_drop(&s->auth, (gid_t)-1, &err) < 0) {
     log_msg(LOG_ERR, "%s: can't switch to the user: %s", s->auth.name, err);
     proto_status(&s->t, false, "SYS/PERM", "Cannot authenticate");
     bulletin_free(&bull);
@@ -293,6 +267,14 @@ static bool open_maildrop(struct session *s)
   }
   /* The credentials changed: the parent-death signal is set now, not before. */
   (void)prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+  {
+    const char *base;
+    char *dir = spool_split(url, &base);
+
+    if (dir != NULL && access(dir, W_OK) < 0)
+      spool_set_broker(s->monitor_fd, dir);
+    free(dir);
+  }
   st = mailbox_open(&s->mb, url, s->conf, &err);
   if (st == MAILBOX_OK && bulletin_deliver(&bull, s->conf, &s->auth, &s->mb)) {
     /* The maildrop was replaced: read it again, bulletins included. */
@@ -396,12 +378,13 @@ int session_run_user(const struct conf *c, const struct conf_server *srv, int fd
   }
   privsep_msg_clear(m);
   free(m);
-  close(fd);
+  s.monitor_fd = fd;
   if (open_maildrop(&s))
     dispatch_loop(&s);
   transport_close(&s.t);
   code = session_finish(&s);
   session_free(&s);
+  close(fd);
   close(rfd);
   if (wfd != rfd)
     close(wfd);

@@ -476,3 +476,52 @@ def test_missing_privsep_user_is_a_clear_startup_error(site):
     assert p.returncode == 78
     err = p.stderr.decode()
     assert "privsep-user" in err and "adduser --system" in err
+
+
+# --------------------------------------------------------------------------------------
+# A shared spool (root:mail 2775, as Debian's /var/mail): the session has no mail group;
+# the monitor makes its dotlock, temporary copy and index there.
+
+MAIL_GID = 8
+
+
+def test_shared_spool_without_the_mail_group(site):
+    os.chown(site.spool, 0, MAIL_GID)
+    os.chmod(site.spool, 0o2775)
+    msgs = [msg(i) for i in range(1, 6)]
+    site.write_mbox(msgs)
+    os.chown(site.mbox_path(), site.uids["alice"], MAIL_GID)
+    site.write_conf("")
+    a, b = socket.socketpair()
+    proc = inetd(site, b)
+    b.close()
+    f = reader(a)
+    try:
+        assert line(f).startswith("+OK")
+        a.sendall(b"USER alice\r\nPASS alice-secret\r\n")
+        assert line(f).startswith("+OK")
+        assert line(f).startswith("+OK opened mailbox")
+        # The dotlock is there (made by the monitor, owned by alice).
+        lock = site.mbox_path() + ".lock"
+        assert os.stat(lock).st_uid == site.uids["alice"]
+        alice = site.uids["alice"]
+        session = wait_for(lambda: by_uid(proc.pid, alice), "the session")[0]
+        st = status(session)
+        assert str(MAIL_GID) not in st["Groups"].split()
+        assert st["Groups"].split() == [str(site.gid)]
+        a.sendall(b"DELE 1\r\nDELE 3\r\nQUIT\r\n")
+        assert line(f).startswith("+OK")
+        assert line(f).startswith("+OK")
+        assert line(f).startswith("+OK POP3 server signing off (2 messages deleted)")
+    finally:
+        f.close()
+        a.close()
+        proc.wait(timeout=BOUND)
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    assert site.read_mbox() == mbox_of([msgs[1], msgs[3], msgs[4]]).encode(), err
+    st = os.stat(site.mbox_path())
+    assert st.st_uid == site.uids["alice"]
+    left = sorted(os.listdir(site.spool))
+    assert left == [".alice.pop3d-index", "alice"], left
+    assert os.stat(os.path.join(site.spool, ".alice.pop3d-index")).st_uid == alice

@@ -575,6 +575,8 @@ static void serve_session(struct monitor *m)
 {
   struct privsep_msg *in = util_xmalloc(sizeof *in);
   const char *base = NULL, *err = NULL;
+
+  privsep_msg_init(in, 0);
   char *url, *dir = NULL;
   int dirfd = -2;
 
@@ -765,6 +767,8 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
 
   in = util_xmalloc(sizeof *in);
   out = util_xmalloc(sizeof *out);
+  privsep_msg_init(in, 0);
+  privsep_msg_init(out, 0);
   for (;;) {
     const char *err = NULL;
     int r = privsep_recv(m.wfd, in, -1, &err);

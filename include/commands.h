@@ -1,5 +1,5 @@
-/* commands.h - the command table {name, handler, allowed states, flags}.  CAPA is derived
- * from it.  Handlers return an outcome; only the session loop writes +OK / -ERR.
+/* commands.h - the command tables, one per state: {name, handler, flags}.  CAPA is
+ * derived from them.  Handlers return an outcome; only the session loop writes +OK / -ERR.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -40,11 +40,17 @@ struct cmd_outcome {
 struct command {
   const char *name;
   void (*handler)(struct session *s, char *arg, struct cmd_outcome *o);
-  unsigned states;             /* enum session_state bits */
   unsigned flags;
 };
 
-/* Look up a command by name (case-insensitive).  NULL if unknown. */
+/* The command table of each state, beside its handlers, ended by a NULL name. */
+extern const struct command cmd_auth_table[];    /* cmd_auth.c: AUTHORIZATION */
+extern const struct command cmd_trans_table[];   /* cmd_trans.c: TRANSACTION */
+
+/* Look up a command by name (case-insensitive) in the table of state st (an enum
+ * session_state), or in any state's (commands_find).  NULL if unknown. */
+enum session_state;
+const struct command *commands_lookup(enum session_state st, const char *name, size_t len);
 const struct command *commands_find(const char *name, size_t len);
 
 /* CAPA for the current state: the capability lines, derived from the command table and

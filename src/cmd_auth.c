@@ -95,3 +95,14 @@ void cmd_quit(struct session *s, char *arg, struct cmd_outcome *o)
   s->n_deleted = deleted;
   cmd_ok(o, "POP3 server signing off (%zu messages deleted)", deleted);
 }
+
+const struct command cmd_auth_table[] = {
+  { "USER", cmd_user, CMD_ARG_REQ | CMD_CREDENTIALS },
+  { "PASS", cmd_pass, CMD_ARG_REST | CMD_SECRET | CMD_CREDENTIALS },
+  { "STLS", cmd_stls, CMD_ARG_NONE | CMD_STLS },
+  { "APOP", cmd_apop, CMD_ARG_REQ | CMD_SECRET | CMD_CREDENTIALS },
+  { "AUTH", cmd_auth_sasl, CMD_SECRET | CMD_CREDENTIALS },
+  { "QUIT", cmd_quit, CMD_ARG_NONE },
+  { "CAPA", cmd_capa, CMD_ARG_NONE },
+  { NULL, NULL, 0 },
+};

@@ -201,3 +201,17 @@ void cmd_rset(struct session *s, char *arg, struct cmd_outcome *o)
     s->mb.msgs[i].flags &= ~MAILBOX_MSG_DELETED;
   cmd_ok(o, "%zu messages", s->mb.count);
 }
+
+const struct command cmd_trans_table[] = {
+  { "STAT", cmd_stat, CMD_ARG_NONE },
+  { "LIST", cmd_list, 0 },
+  { "RETR", cmd_retr, CMD_ARG_REQ },
+  { "DELE", cmd_dele, CMD_ARG_REQ },
+  { "NOOP", cmd_noop, CMD_ARG_NONE },
+  { "RSET", cmd_rset, CMD_ARG_NONE },
+  { "TOP", cmd_top, CMD_ARG_REQ },
+  { "UIDL", cmd_uidl, 0 },
+  { "QUIT", cmd_quit, CMD_ARG_NONE },
+  { "CAPA", cmd_capa, CMD_ARG_NONE },
+  { NULL, NULL, 0 },
+};

@@ -16,30 +16,34 @@
 #define AUTH SESSION_AUTHORIZATION
 #define TRANS SESSION_TRANSACTION
 
-static const struct command commands[] = {
-  { "USER", cmd_user, AUTH, CMD_ARG_REQ | CMD_CREDENTIALS },
-  { "PASS", cmd_pass, AUTH, CMD_ARG_REST | CMD_SECRET | CMD_CREDENTIALS },
-  { "STLS", cmd_stls, AUTH, CMD_ARG_NONE | CMD_STLS },
-  { "APOP", cmd_apop, AUTH, CMD_ARG_REQ | CMD_SECRET | CMD_CREDENTIALS },
-  { "AUTH", cmd_auth_sasl, AUTH, CMD_SECRET | CMD_CREDENTIALS },
-  { "QUIT", cmd_quit, AUTH | TRANS, CMD_ARG_NONE },
-  { "CAPA", cmd_capa, AUTH | TRANS, CMD_ARG_NONE },
-  { "STAT", cmd_stat, TRANS, CMD_ARG_NONE },
-  { "LIST", cmd_list, TRANS, 0 },
-  { "RETR", cmd_retr, TRANS, CMD_ARG_REQ },
-  { "DELE", cmd_dele, TRANS, CMD_ARG_REQ },
-  { "NOOP", cmd_noop, TRANS, CMD_ARG_NONE },
-  { "RSET", cmd_rset, TRANS, CMD_ARG_NONE },
-  { "TOP", cmd_top, TRANS, CMD_ARG_REQ },
-  { "UIDL", cmd_uidl, TRANS, 0 },
-};
+/* The tables of the states, beside their handlers (cmd_auth.c, cmd_trans.c). */
+static const struct command *table_of(enum session_state st)
+{
+  switch (st) {
+  case SESSION_AUTHORIZATION:
+    return cmd_auth_table;
+  case SESSION_TRANSACTION:
+    return cmd_trans_table;
+  default:
+    return NULL;      /* UPDATE reads no command */
+  }
+}
+
+const struct command *commands_lookup(enum session_state st, const char *name, size_t len)
+{
+  const struct command *t = table_of(st);
+
+  for (; t != NULL && t->name != NULL; t++)
+    if (strlen(t->name) == len && util_strncasecmp(t->name, name, len) == 0)
+      return t;
+  return NULL;
+}
 
 const struct command *commands_find(const char *name, size_t len)
 {
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strlen(commands[i].name) == len && util_strncasecmp(commands[i].name, name, len) == 0)
-      return &commands[i];
-  return NULL;
+  const struct command *c = commands_lookup(AUTH, name, len);
+
+  return c != NULL ? c : commands_lookup(TRANS, name, len);
 }
 
 /* Capabilities and the commands that bring them: a capability is listed only in the
@@ -67,6 +71,7 @@ void commands_capa(struct session *s, const struct cmd_outcome *o)
     if (!(capas[i].states & s->state))
       continue;
     if (capas[i].command) {
+      /* Announced before login for what the next state offers (TOP, UIDL). */
       const struct command *cmd = commands_find(capas[i].command, strlen(capas[i].command));
       if (cmd == NULL || !session_command_offered(s, cmd))
         continue;
@@ -74,7 +79,7 @@ void commands_capa(struct session *s, const struct cmd_outcome *o)
     proto_ml_line(&s->t, capas[i].name, strlen(capas[i].name));
   }
   if (s->state == SESSION_AUTHORIZATION) {
-    const struct command *auth = commands_find("AUTH", 4);
+    const struct command *auth = commands_lookup(AUTH, "AUTH", 4);
     char mechs[64];
 
     if (auth != NULL && session_command_offered(s, auth) &&

@@ -42,16 +42,21 @@ static bool run_line(struct session *s, char *line, size_t len)
   char *arg = NULL;
 
   memset(&o, 0, sizeof o);
-  cmd = commands_find(line, nlen);
-  transcript(s, cmd, line, len);
+  cmd = commands_lookup(s->state, line, nlen);
+  transcript(s, cmd != NULL ? cmd : commands_find(line, nlen), line, len);
   if (line[nlen] == ' ')
     arg = line + nlen + 1;
 
-  if (cmd == NULL) {
-    cmd_err(&o, NULL, "Invalid command");
-    o.bad = true;
-  } else if (!(cmd->states & s->state)) {
+  if (cmd == NULL && commands_find(line, nlen) != NULL) {
+    /* Another state's command: RFC 1939's "-ERR" for the wrong state. */
+    cmd = commands_find(line, nlen);
+    if (cmd->flags & CMD_SECRET && arg != NULL)
+      util_wipe(arg, strlen(arg));
+    cmd = NULL;
     cmd_err(&o, NULL, "Incorrect state");
+    o.bad = true;
+  } else if (cmd == NULL) {
+    cmd_err(&o, NULL, "Invalid command");
     o.bad = true;
   } else if (!session_command_offered(s, cmd)) {
     if (cmd->flags & CMD_STLS)

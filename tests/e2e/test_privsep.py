@@ -64,11 +64,12 @@ def wait_for(cond, what):
 
 
 def by_uid(root_pid, uid):
-    """The descendants of root_pid whose real uid is uid."""
+    """The live (not zombie) descendants of root_pid whose real uid is uid."""
     out = []
     for p in descendants(root_pid):
         try:
-            if int(status(p)["Uid"].split()[0]) == uid:
+            st = status(p)
+            if int(st["Uid"].split()[0]) == uid and not st["State"].startswith("Z"):
                 out.append(p)
         except (OSError, KeyError):
             pass
@@ -186,7 +187,9 @@ def test_worker_sandbox_standalone_and_session_identity(site):
         c = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
         f = reader(c)
         assert line(f).startswith("+OK")
-        workers = wait_for(lambda: by_uid(proc.pid, PRIVSEP_UID), "the worker")
+        # (The readiness probe's connection may still be ending: wait for ours alone.)
+        workers = wait_for(lambda: len(by_uid(proc.pid, PRIVSEP_UID)) == 1 and
+                           by_uid(proc.pid, PRIVSEP_UID), "the worker")
         check_worker(workers[0], site)
         c.sendall(b"USER alice\r\nPASS alice-secret\r\n")
         assert line(f).startswith("+OK")
@@ -337,7 +340,8 @@ def test_cores_hold_no_key_hash_or_password(site, tmp_path):
         assert line(f).startswith("+OK opened mailbox")
         alice = site.uids["alice"]
         session = wait_for(lambda: by_uid(proc.pid, alice), "the session")[0]
-        worker = wait_for(lambda: by_uid(proc.pid, PRIVSEP_UID), "the relay")[0]
+        worker = wait_for(lambda: len(by_uid(proc.pid, PRIVSEP_UID)) == 1 and
+                          by_uid(proc.pid, PRIVSEP_UID), "the relay")[0]
         monitor = [p for p in descendants(proc.pid)
                    if status(p)["PPid"] == str(proc.pid)][0]
         cores = {n: core_of(p, d) for n, p in (("session", session), ("worker", worker),

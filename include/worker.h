@@ -21,6 +21,10 @@
 
 #include "conf.h"
 
+/* Before serving: compile the system-call filter once (every worker then only loads
+ * it). */
+void worker_init(void);
+
 /* Run the worker of one connection on rfd/wfd; mfd is its socket to the monitor; uid
  * and gid the privsep user ((uid_t)-1 when not root); stamp the APOP timestamp of the
  * greeting (announced when apop).  Returns the exit code. */

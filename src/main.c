@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "monitor.h"
+#include "worker.h"
 #include "options.h"
 #include "session.h"
 
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
     return EX_CONFIG;
   }
   auth_init();
+  worker_init();
   if (c.mode == CONF_MODE_DAEMON) {
     const struct daemon_reload reload = { .load = build_conf, .arg = &o };
     bool to_syslog = c.log_syslog && !c.foreground;

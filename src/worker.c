@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SECCOMP
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #endif
 
@@ -65,14 +67,14 @@ static const int killed[] = {
   SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setgroups), SCMP_SYS(kill),
 };
 
-static int load_filter(const char **error_r)
+static scmp_filter_ctx build_filter(int *err_r)
 {
   scmp_filter_ctx f = seccomp_init(SCMP_ACT_ERRNO(EACCES));
   int r = 0;
 
   if (f == NULL) {
-    *error_r = "seccomp_init failed";
-    return -1;
+    *err_r = ENOMEM;
+    return NULL;
   }
   for (size_t i = 0; i < sizeof allowed / sizeof allowed[0] && r == 0; i++)
     if (allowed[i] >= 0)
@@ -80,15 +82,89 @@ static int load_filter(const char **error_r)
   for (size_t i = 0; i < sizeof killed / sizeof killed[0] && r == 0; i++)
     if (killed[i] >= 0)
       r = seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, killed[i], 0);
-  if (r == 0)
-    r = seccomp_load(f);
-  seccomp_release(f);
   if (r < 0) {
-    snprintf(sandbox_error, sizeof sandbox_error, "seccomp: %s", strerror(-r));
-    *error_r = sandbox_error;
-    return -1;
+    seccomp_release(f);
+    *err_r = -r;
+    return NULL;
   }
-  return 0;
+  return f;
+}
+
+/* The filter compiled once, before serving (worker_init()), so that a connection only
+ * loads it: BPF instructions as libseccomp exports them. */
+static struct sock_filter *bpf;
+static size_t bpf_len;
+
+void worker_init(void)
+{
+  int err = 0, p[2];
+  scmp_filter_ctx f = build_filter(&err);
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+
+  if (f == NULL || pipe(p) < 0) {
+    if (f != NULL)
+      seccomp_release(f);
+    return;
+  }
+  /* The program is a few hundred instructions: it fits the pipe's buffer. */
+  if (seccomp_export_bpf(f, p[1]) == 0) {
+    close(p[1]);
+    for (;;) {
+      ssize_t r;
+      if (len == cap) {
+        cap = cap ? cap * 2 : 4096;
+        buf = util_xreallocarray(buf, cap, 1);
+      }
+      r = read(p[0], buf + len, cap - len);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
+      len += (size_t)r;
+    }
+  } else {
+    close(p[1]);
+  }
+  close(p[0]);
+  seccomp_release(f);
+  if (len > 0 && len % sizeof(struct sock_filter) == 0 &&
+      len / sizeof(struct sock_filter) <= BPF_MAXINSNS) {
+    free(bpf);
+    bpf = (struct sock_filter *)buf;
+    bpf_len = len / sizeof(struct sock_filter);
+  } else {
+    free(buf);
+  }
+}
+
+static int load_filter(const char **error_r)
+{
+  int err = 0, r;
+  scmp_filter_ctx f;
+
+  if (bpf != NULL) {
+    struct sock_fprog prog = { .len = (unsigned short)bpf_len, .filter = bpf };
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
+      return 0;
+    err = errno;
+  } else {
+    f = build_filter(&err);
+    if (f != NULL) {
+      r = seccomp_load(f);
+      seccomp_release(f);
+      if (r == 0)
+        return 0;
+      err = -r;
+    }
+  }
+  snprintf(sandbox_error, sizeof sandbox_error, "seccomp: %s", strerror(err));
+  *error_r = sandbox_error;
+  return -1;
+}
+#else
+void worker_init(void)
+{
 }
 #endif
 

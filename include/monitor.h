@@ -43,6 +43,12 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
                 const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
                 const char *local);
 
+/* The monitor's side of the dialogue with a worker on wfd (sfd: the session-to-be's
+ * socket), as monitor_run() runs it: 0 when the worker ended the session, 1 when it
+ * handed the client over, -1 when it broke the protocol (logged).  Exported for the
+ * tests, which play the worker. */
+int monitor_dialogue(const struct conf *c, int wfd, int sfd);
+
 /* A worker's request, decoded and checked for form only (monitor_decode) and for order
  * (monitor_allowed): the parts of the monitor that see the worker's bytes, exported for
  * the fuzz target. */

@@ -695,14 +695,82 @@ static void null_fds(int rfd, int wfd)
     close(nul);
 }
 
+/* The worker's requests until it ends (0), hands the client over (1, *tls_r says how)
+ * or breaks the protocol (-1, logged). */
+static int dialogue(struct monitor *m, bool *tls_r)
+{
+  struct privsep_msg *in = util_xmalloc(sizeof *in), *out = util_xmalloc(sizeof *out);
+  int rc = 0;
+
+  privsep_msg_init(in, 0);
+  privsep_msg_init(out, 0);
+  for (;;) {
+    const char *err = NULL;
+    int r = privsep_recv(m->wfd, in, -1, &err);
+
+    if (r == 0)
+      break;                          /* the worker ended the session */
+    if (r < 0) {
+      log_msg(LOG_ERR, "monitor: from the worker: %s", err);
+      rc = -1;
+      break;
+    }
+    if (in->type == PS_HANDOFF || in->type == PS_HANDOFF_TLS) {
+      if (!monitor_allowed(m->phase, in->type) || handoff(m, in, tls_r) < 0) {
+        log_msg(LOG_ERR, "monitor: bad hand-over from the worker");
+        rc = -1;
+      } else {
+        rc = 1;
+      }
+      privsep_msg_clear(in);
+      break;
+    }
+    r = handle(m, in, out);
+    privsep_msg_clear(in);
+    if (r < 0) {
+      rc = -1;
+      break;
+    }
+    if (out->type != 0 && privsep_send(m->wfd, out) < 0) {
+      log_msg(LOG_ERR, "monitor: to the worker: %s", strerror(errno));
+      rc = -1;
+      break;
+    }
+    util_wipe(out->buf, out->len);
+  }
+  privsep_msg_clear(out);
+  free(out);
+  free(in);
+  return rc;
+}
+
+int monitor_dialogue(const struct conf *c, int wfd, int sfd)
+{
+  struct monitor m;
+  bool tls = false;
+  int r;
+
+  memset(&m, 0, sizeof m);
+  m.c = c;
+  tls_settings_for(c, NULL, &m.tls);
+  m.peer = "test";
+  m.wfd = wfd;
+  m.sfd = sfd;
+  session_make_stamp(m.stamp, sizeof m.stamp);
+  r = dialogue(&m, &tls);
+  auth_user_free(&m.user);
+  free(m.scram_user);
+  return r;
+}
+
 int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
                 const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
                 const char *local)
 {
   struct monitor m;
-  struct privsep_msg *in, *out;
   int wp[2], sp[2], code = EX_OK;
   bool tls = false, handed = false, broken = false;
+  int r;
 
   if (peer_sa != NULL && peer_sa->sa_family != AF_UNIX &&
       (!acl_check(&c->acl, peer_sa, peer_len) ||
@@ -765,48 +833,9 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   m.wfd = wp[0];
   null_fds(rfd, wfd);
 
-  in = util_xmalloc(sizeof *in);
-  out = util_xmalloc(sizeof *out);
-  privsep_msg_init(in, 0);
-  privsep_msg_init(out, 0);
-  for (;;) {
-    const char *err = NULL;
-    int r = privsep_recv(m.wfd, in, -1, &err);
-
-    if (r == 0)
-      break;                          /* the worker ended the session */
-    if (r < 0) {
-      log_msg(LOG_ERR, "monitor: from the worker: %s", err);
-      broken = true;
-      break;
-    }
-    if (in->type == PS_HANDOFF || in->type == PS_HANDOFF_TLS) {
-      if (!monitor_allowed(m.phase, in->type) || handoff(&m, in, &tls) < 0) {
-        log_msg(LOG_ERR, "monitor: bad hand-over from the worker");
-        privsep_msg_clear(in);
-        broken = true;
-        break;
-      }
-      privsep_msg_clear(in);
-      handed = true;
-      break;
-    }
-    r = handle(&m, in, out);
-    privsep_msg_clear(in);
-    if (r < 0) {
-      broken = true;
-      break;
-    }
-    if (out->type != 0 && privsep_send(m.wfd, out) < 0) {
-      log_msg(LOG_ERR, "monitor: to the worker: %s", strerror(errno));
-      broken = true;
-      break;
-    }
-    util_wipe(out->buf, out->len);
-  }
-  privsep_msg_clear(out);
-  free(out);
-  free(in);
+  r = dialogue(&m, &tls);
+  handed = r == 1;
+  broken = r < 0;
   free(m.scram_user);
   if (!handed) {
     auth_user_free(&m.user);

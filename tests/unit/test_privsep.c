@@ -6,11 +6,14 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <syslog.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conf.h"
+#include "log.h"
 #include "monitor.h"
 #include "privsep.h"
 #include "spool.h"
@@ -129,10 +132,122 @@ static void test_codec(void)
   close(sp[1]);
 }
 
+static char last_log[4096];
+
+/* Play a worker: queue raw datagrams (a zero length closes the worker's side), then
+ * run the monitor's dialogue over them. */
+static int play(const struct conf *c, const unsigned char *const *dgrams,
+                const size_t *lens, size_t n, bool close_after)
+{
+  int sp[2], r;
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) < 0)
+    return -9;
+  for (size_t i = 0; i < n; i++)
+    if (send(sp[0], dgrams[i], lens[i], 0) != (ssize_t)lens[i])
+      return -9;
+  if (close_after)
+    shutdown(sp[0], SHUT_WR);
+  /* What the monitor logs goes to a file, read back into last_log. */
+  {
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    size_t got;
+
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    r = monitor_dialogue(c, sp[1], -1);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    got = fread(last_log, 1, sizeof last_log - 1, tmp);
+    last_log[got] = '\0';
+    fclose(tmp);
+  }
+  close(sp[0]);
+  close(sp[1]);
+  return r;
+}
+
+static size_t encode(unsigned char *buf, uint32_t type, const char *s1)
+{
+  struct privsep_msg m;
+  size_t n;
+
+  privsep_msg_init(&m, type);
+  if (s1 != NULL)
+    privsep_put_str(&m, s1);
+  n = 8 + m.len;
+  for (int i = 0; i < 4; i++) {
+    buf[i] = (unsigned char)(type >> (24 - 8 * i));
+    buf[4 + i] = (unsigned char)((uint32_t)m.len >> (24 - 8 * i));
+  }
+  memcpy(buf + 8, m.buf, m.len);
+  return n;
+}
+
+/* A worker that breaks the protocol gets the session closed (-1) and a log line, never
+ * a crash; one that behaves and then ends gets 0. */
+static void test_bad_worker(void)
+{
+  struct conf c;
+  static unsigned char big[PRIVSEP_MSG_MAX + 100];
+  unsigned char a[256], b[256];
+  const unsigned char *d[2];
+  size_t l[2];
+
+  conf_init(&c);
+  log_open("test_privsep", 0, false, false, LOG_DEBUG);
+
+  l[0] = encode(a, PS_CRAM_START, NULL);
+  d[0] = a;
+  ok(play(&c, d, l, 1, true) == 0, "a challenge asked for, then the worker ends: 0");
+
+  ok(strstr(last_log, "monitor:") == NULL, "and nothing to complain about");
+
+  l[0] = encode(a, PS_HANDOFF, NULL);
+  ok(play(&c, d, l, 1, true) == -1, "a hand-over before any login: broken");
+  ok(strstr(last_log, "monitor: bad hand-over") != NULL, "with a log line");
+
+  l[0] = encode(a, PS_CRAM, "alice");
+  ok(play(&c, d, l, 1, true) == -1, "a CRAM-MD5 answer without its challenge: broken");
+
+  l[0] = encode(a, PS_SCRAM_DONE, NULL);
+  ok(play(&c, d, l, 1, true) == -1, "a SCRAM end without a verified proof: broken");
+
+  l[0] = encode(a, 250, NULL);
+  ok(play(&c, d, l, 1, true) == -1, "an unknown message type: broken");
+
+  l[0] = encode(a, PS_PASS, "only-one-field");
+  ok(play(&c, d, l, 1, true) == -1, "PASS with a missing field: broken");
+
+  memset(big, 0, sizeof big);
+  big[3] = PS_PASS;
+  big[6] = (unsigned char)((sizeof big - 8) >> 8);
+  big[7] = (unsigned char)(sizeof big - 8);
+  d[0] = big;
+  l[0] = sizeof big;
+  ok(play(&c, d, l, 1, true) == -1, "an oversized datagram: broken");
+  ok(strstr(last_log, "truncated or too long") != NULL, "logged as too long");
+
+  l[0] = 5;
+  d[0] = a;
+  ok(play(&c, d, l, 1, true) == -1, "a datagram shorter than a header: broken");
+
+  l[0] = encode(a, PS_SCRAM_START, NULL);
+  l[1] = encode(b, PS_CRAM, "alice");
+  d[0] = a;
+  d[1] = b;
+  ok(play(&c, d, l, 2, true) == -1, "SCRAM started, then a CRAM-MD5 answer: broken");
+  conf_free(&c);
+}
+
 int main(void)
 {
   test_names();
   test_split();
   test_codec();
+  test_bad_worker();
   return tap_done();
 }

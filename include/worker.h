@@ -9,7 +9,8 @@
  * no-new-privs; parent-death signal; rlimits (no descriptors beyond a few, no new process,
  * no core; the log may be a file, so file size is not limited); a seccomp filter (libseccomp) that allows the
  * system calls of reading, writing, polling and memory management, answers EACCES to the
- * rest and kills the process on exec, ptrace, socket creation, fork and namespace calls.
+ * rest (socket() and connect() among them: syslog reconnects with them) and kills the
+ * process on exec, ptrace, bind/listen/accept, fork and namespace calls.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */

@@ -35,9 +35,10 @@ static char sandbox_error[160];
 
 #ifdef HAVE_SECCOMP
 /* What reading, writing, polling, signing through the monitor and memory management
- * need.  Everything else fails with EACCES (the libraries cope: syslog's reconnect,
- * isatty), and these kill the process at once: no exec, no tracing, no new socket, no
- * new process, no namespace, no kernel module. */
+ * need.  Everything else fails with EACCES (the libraries cope: syslog's reconnect after
+ * the log daemon restarted, which calls socket() and connect(), isatty), and these kill
+ * the process at once: no exec, no tracing, no listening or socket pairs, no new
+ * process, no namespace, no kernel module. */
 static const int allowed[] = {
   SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
   SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
@@ -56,8 +57,7 @@ static const int allowed[] = {
 };
 static const int killed[] = {
   SCMP_SYS(execve), SCMP_SYS(execveat), SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv),
-  SCMP_SYS(process_vm_writev), SCMP_SYS(socket), SCMP_SYS(socketpair), SCMP_SYS(connect),
-  SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(clone),
+  SCMP_SYS(process_vm_writev), SCMP_SYS(socketpair), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(clone),
   SCMP_SYS(clone3), SCMP_SYS(fork), SCMP_SYS(vfork), SCMP_SYS(unshare), SCMP_SYS(setns),
   SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(chroot), SCMP_SYS(pivot_root),
   SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(kexec_load), SCMP_SYS(bpf),

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -263,6 +264,9 @@ bool monitor_allowed(enum monitor_phase ph, uint32_t type)
 
 struct monitor {
   const struct conf *c;
+  const struct conf_server *srv;
+  const char *local;
+  bool lazy;                   /* fork the session-to-be on the first request that needs it */
   struct tls_settings tls;     /* whose key signs for the worker */
   const char *peer;
   char stamp[128];
@@ -695,6 +699,61 @@ static void null_fds(int rfd, int wfd)
     close(nul);
 }
 
+/* Fork the session-to-be now, while this process holds no secret.  0 or -1. */
+static int spawn_session(struct monitor *m)
+{
+  int sp[2];
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+    log_msg(LOG_ERR, "monitor: socketpair: %s", strerror(errno));
+    return -1;
+  }
+  m->session = fork();
+  if (m->session < 0) {
+    log_msg(LOG_ERR, "monitor: fork: %s", strerror(errno));
+    m->session = 0;
+    close(sp[0]);
+    close(sp[1]);
+    return -1;
+  }
+  if (m->session == 0) {
+    close(m->wfd);
+    close(sp[0]);
+    _exit(session_run_user(m->c, m->srv, sp[1], m->peer, m->local));
+  }
+  close(sp[1]);
+  m->sfd = sp[0];
+  return 0;
+}
+
+/* Before the next request is read: a request that brings a secret (a password, a
+ * digest, a proof, data to sign with the key) is preceded by the fork of the
+ * session-to-be, so that its memory never held one.  A challenge or SCRAM's parameters
+ * bring none.  Connections that end before a login attempt never fork it. */
+static int before_request(struct monitor *m)
+{
+  unsigned char hdr[4];
+  struct pollfd p = { .fd = m->wfd, .events = POLLIN };
+  ssize_t n;
+  uint32_t type;
+
+  if (!m->lazy || m->session != 0)
+    return 0;
+  while (poll(&p, 1, -1) < 0)
+    if (errno != EINTR)
+      return 0;                       /* the read that follows says what went wrong */
+  do
+    n = recv(m->wfd, hdr, sizeof hdr, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return 0;
+  type = n == 4 ? (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3]
+                : 0;
+  if (type == PS_CRAM_START || type == PS_SCRAM_START)
+    return 0;
+  return spawn_session(m);
+}
+
 /* The worker's requests until it ends (0), hands the client over (1, *tls_r says how)
  * or breaks the protocol (-1, logged). */
 static int dialogue(struct monitor *m, bool *tls_r)
@@ -706,8 +765,13 @@ static int dialogue(struct monitor *m, bool *tls_r)
   privsep_msg_init(out, 0);
   for (;;) {
     const char *err = NULL;
-    int r = privsep_recv(m->wfd, in, -1, &err);
+    int r;
 
+    if (before_request(m) < 0) {
+      rc = -1;
+      break;
+    }
+    r = privsep_recv(m->wfd, in, -1, &err);
     if (r == 0)
       break;                          /* the worker ended the session */
     if (r < 0) {
@@ -768,7 +832,7 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
                 const char *local)
 {
   struct monitor m;
-  int wp[2], sp[2], code = EX_OK;
+  int wp[2], code = EX_OK;
   bool tls = false, handed = false, broken = false;
   int r;
 
@@ -784,6 +848,9 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   }
   memset(&m, 0, sizeof m);
   m.c = c;
+  m.srv = srv;
+  m.local = local;
+  m.lazy = true;
   tls_settings_for(c, srv, &m.tls);
   m.peer = peer;
   m.wfd = m.sfd = -1;
@@ -796,36 +863,17 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   m.apop = apop_available(c);
   log_msg(LOG_INFO, "session started: client %s, server %s", peer, local);
 
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, wp) < 0 ||
-      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, wp) < 0) {
     log_msg(LOG_ERR, "monitor: socketpair: %s", strerror(errno));
     return EX_OSERR;
   }
-  /* The session-to-be first: its memory is this process's now, before any secret. */
-  m.session = fork();
-  if (m.session < 0) {
-    log_msg(LOG_ERR, "monitor: fork: %s", strerror(errno));
-    return EX_OSERR;
-  }
-  if (m.session == 0) {
-    close(wp[0]);
-    close(wp[1]);
-    close(sp[0]);
-    null_fds(rfd, wfd);
-    _exit(session_run_user(c, srv, sp[1], peer, local));
-  }
-  close(sp[1]);
-  m.sfd = sp[0];
   m.worker = fork();
   if (m.worker < 0) {
     log_msg(LOG_ERR, "monitor: fork: %s", strerror(errno));
-    close(m.sfd);
-    (void)wait_child(m.session);
     return EX_OSERR;
   }
   if (m.worker == 0) {
     close(wp[0]);
-    close(m.sfd);
     _exit(worker_run(c, srv, rfd, wfd, wp[1], ps_uid, ps_gid, peer, local, m.stamp,
                      m.apop));
   }
@@ -840,7 +888,8 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   if (!handed) {
     auth_user_free(&m.user);
     /* The worker is done or misbehaved: it goes, and so does the session-to-be. */
-    close(m.sfd);
+    if (m.sfd >= 0)
+      close(m.sfd);
     m.sfd = -1;
     if (broken) {
       log_msg(LOG_ERR, "monitor: closing the session of %s", peer);

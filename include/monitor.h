@@ -11,8 +11,9 @@
  *                                 |    signatures, then the client socket or a relay
  *                                 \--> session: drops to the mail user, TRANSACTION, UPDATE
  *
- * The session-to-be is forked before the monitor handles any secret, so its memory holds
- * no password, hash or key when it becomes the user; under TLS the worker stays as the
+ * The session-to-be is forked just before the monitor handles its first secret (the
+ * request is peeked, not read), so its memory holds no password, hash or key when it
+ * becomes the user; under TLS the worker stays as the
  * session's relay (plaintext over a socketpair).  See monitor.c for what runs as root.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.

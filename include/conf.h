@@ -89,6 +89,7 @@ struct conf {
   char *privsep_chroot;      /* its empty root; default PARAMS_PRIVSEP_CHROOT */
   unsigned port;
   unsigned timeout;          /* seconds */
+  unsigned login_timeout;    /* seconds for the whole AUTHORIZATION state; 0 = none */
   struct conf_server *servers;
   size_t nservers;
   struct conf_acl acl;       /* global acl */

@@ -11,6 +11,16 @@
  * passwords may be longer in practice; PASS takes the rest of the line (RFC 1939 allows
  * spaces in it), so it is bounded by the line limit instead. */
 #define PARAMS_ARG_MAX 40
+/* The whole AUTHORIZATION state, from the connection to the login, must end within this
+ * many seconds (login-timeout; Dovecot's login timeout is 60 s too). */
+#define PARAMS_LOGIN_TIMEOUT_DEFAULT 60
+/* Commands before login, whatever their answer: a real client needs a handful (CAPA, STLS,
+ * CAPA, USER and PASS a few times); a client that keeps a slot with CAPA or NOOP does
+ * not get more. */
+#define PARAMS_PREAUTH_COMMANDS_MAX 30
+/* The monitor waits for its worker at most login-timeout plus this long (PAM, LDAP...):
+ * a worker that hangs can't hold its monitor. */
+#define PARAMS_MONITOR_LOGIN_SLACK 60
 /* Consecutive unknown or malformed commands before the session is closed. */
 #define PARAMS_BAD_COMMANDS_MAX 10
 /* Failed login attempts in one session before it is closed (slows password guessing). */

@@ -52,6 +52,7 @@ struct session {
   struct mailbox mb;
   bool mb_open;
   unsigned bad_commands;
+  unsigned preauth_commands;      /* commands before login, whatever their answer */
   unsigned auth_failures;
   bool update_failed;             /* QUIT could not apply every deletion */
   const struct conf_server *srv;  /* server block, NULL in inetd mode */

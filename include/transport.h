@@ -34,6 +34,11 @@ struct transport {
   char *out;
   size_t out_len, out_cap;
   enum transport_status status;    /* sticky: the first failure */
+  /* util_now_ms() times (0: none): the idle timer of the line being read, started when
+   * reading the line begins (so bytes without a line end don't restart it), and an
+   * absolute end for every wait (the login deadline). */
+  uint64_t line_deadline;
+  uint64_t hard_deadline;
   uint64_t bytes_out;
   /* Called at least every PARAMS_LOCK_TOUCH_INTERVAL seconds while waiting for the peer
    * (keeps the maildrop's dotlock fresh during a long idle wait). */
@@ -67,6 +72,10 @@ enum transport_status transport_flush(struct transport *t);
 enum transport_status transport_start_tls(struct transport *t, struct tls_conn *c,
                                           unsigned handshake_timeout, size_t *discarded_r,
                                           const char **error_r) WUR;
+
+/* Did the last timeout come from hard_deadline? */
+static inline bool transport_past_deadline(const struct transport *t)
+{ return t->hard_deadline != 0 && util_now_ms() >= t->hard_deadline; }
 
 /* Is the transport inside TLS? */
 static inline bool transport_is_tls(const struct transport *t) { return t->tls != NULL; }

@@ -2014,6 +2014,8 @@ static const struct stmt root_stmts[] = {
     .doc = "Default port number." },
   { .name = "timeout", .type = ST_INTERVAL, .off = C(timeout), .arg = "arg: time",
     .doc = "Set idle timeout." },
+  { .name = "login-timeout", .type = ST_INTERVAL, .off = C(login_timeout),
+    .arg = "arg: time", .doc = "Time a client has to log in (0: no limit)." },
   { .name = "server", .type = ST_BLOCK, .enter = enter_server, .kids = server_stmts,
     .arg = "ipaddr[:port]", .doc = "Server configuration." },
   { .name = "acl", .type = ST_BLOCK, .off = C(acl), .kids = acl_stmts,
@@ -2463,6 +2465,7 @@ void conf_init(struct conf *c)
   c->max_children = PARAMS_MAX_CHILDREN_DEFAULT;
   c->port = PARAMS_PORT_DEFAULT;
   c->timeout = PARAMS_TIMEOUT_DEFAULT;
+  c->login_timeout = PARAMS_LOGIN_TIMEOUT_DEFAULT;
   c->expire = -1;
   c->output_buffer_size = PARAMS_OUTBUF_DEFAULT;
   c->mandatory_locking = true;

@@ -90,11 +90,22 @@ static bool run_line(struct session *s, char *line, size_t len)
   if (o.bad) {
     if (++s->bad_commands >= PARAMS_BAD_COMMANDS_MAX) {
       proto_status(&s->t, false, NULL, "Too many bad commands, closing connection");
+      log_msg(LOG_NOTICE, "closing the session of %s: too many bad commands", s->peer);
       s->end = SESSION_END_ABUSE;
       return false;
     }
-  } else if (o.status == CMD_OK) {
+  } else if (o.status == CMD_OK && s->state != SESSION_AUTHORIZATION) {
+    /* Before login an answer that went well (CAPA, USER) forgives nothing: mixed with
+     * bad commands it would keep a slot forever. */
     s->bad_commands = 0;
+  }
+  if (s->state == SESSION_AUTHORIZATION && !o.close &&
+      ++s->preauth_commands >= PARAMS_PREAUTH_COMMANDS_MAX) {
+    proto_status(&s->t, false, NULL, "Too many commands before login, closing connection");
+    log_msg(LOG_NOTICE, "closing the session of %s: %u commands and no login", s->peer,
+            s->preauth_commands);
+    s->end = SESSION_END_ABUSE;
+    return false;
   }
   if (s->t.status != TRANSPORT_OK && s->end == SESSION_END_NONE)
     s->end = s->t.status == TRANSPORT_TIMEOUT ? SESSION_END_TIMEOUT : SESSION_END_EOF;
@@ -138,7 +149,15 @@ void dispatch_loop(struct session *s)
       return;
     case PROTO_LINE_TIMEOUT:
       s->t.status = TRANSPORT_OK;   /* the write side may still work: say why */
-      proto_status(&s->t, false, NULL, "Session timed out");
+      if (transport_past_deadline(&s->t)) {
+        /* The login deadline: the last write gets a moment of its own. */
+        s->t.hard_deadline = util_now_ms() + 1000;
+        proto_status(&s->t, false, NULL, "Login timed out, closing connection");
+        log_msg(LOG_NOTICE, "closing the session of %s: no login within %u s", s->peer,
+                s->conf->login_timeout);
+      } else {
+        proto_status(&s->t, false, NULL, "Session timed out");
+      }
       (void)transport_flush(&s->t);
       s->end = SESSION_END_TIMEOUT;
       return;

@@ -267,6 +267,7 @@ struct monitor {
   const struct conf_server *srv;
   const char *local;
   bool lazy;                   /* fork the session-to-be on the first request that needs it */
+  uint64_t deadline;           /* util_now_ms() by which the worker must be done; 0 none */
   struct tls_settings tls;     /* whose key signs for the worker */
   const char *peer;
   char stamp[128];
@@ -730,6 +731,16 @@ static int spawn_session(struct monitor *m)
  * digest, a proof, data to sign with the key) is preceded by the fork of the
  * session-to-be, so that its memory never held one.  A challenge or SCRAM's parameters
  * bring none.  Connections that end before a login attempt never fork it. */
+/* How long the next wait for the worker may take (poll()'s milliseconds). */
+static int wait_ms(const struct monitor *m)
+{
+  uint64_t now = util_now_ms();
+
+  if (m->deadline == 0)
+    return -1;
+  return now >= m->deadline ? 0 : (int)(m->deadline - now);
+}
+
 static int before_request(struct monitor *m)
 {
   unsigned char hdr[4];
@@ -739,7 +750,7 @@ static int before_request(struct monitor *m)
 
   if (!m->lazy || m->session != 0)
     return 0;
-  while (poll(&p, 1, -1) < 0)
+  while (poll(&p, 1, wait_ms(m)) < 0)
     if (errno != EINTR)
       return 0;                       /* the read that follows says what went wrong */
   do
@@ -771,7 +782,7 @@ static int dialogue(struct monitor *m, bool *tls_r)
       rc = -1;
       break;
     }
-    r = privsep_recv(m->wfd, in, -1, &err);
+    r = privsep_recv(m->wfd, in, wait_ms(m), &err);
     if (r == 0)
       break;                          /* the worker ended the session */
     if (r < 0) {
@@ -851,6 +862,9 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   m.srv = srv;
   m.local = local;
   m.lazy = true;
+  if (c->login_timeout > 0)
+    m.deadline = util_now_ms() +
+                 ((uint64_t)c->login_timeout + PARAMS_MONITOR_LOGIN_SLACK) * 1000u;
   tls_settings_for(c, srv, &m.tls);
   m.peer = peer;
   m.wfd = m.sfd = -1;

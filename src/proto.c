@@ -23,7 +23,11 @@ enum proto_line proto_read_line(struct transport *t, char *buf, size_t cap, size
 {
   size_t len = 0;
   bool toolong = false, nul = false;
+  enum proto_line r = PROTO_LINE_OK;
 
+  /* The idle timer runs from here to the line's end: bytes that never make a line (a
+   * client sending one byte at a time) don't restart it. */
+  t->line_deadline = t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0;
   for (;;) {
     const char *p = t->in + t->in_start;
     size_t avail = t->in_end - t->in_start;
@@ -47,11 +51,15 @@ enum proto_line proto_read_line(struct transport *t, char *buf, size_t cap, size
     t->in_start = t->in_end;
     switch (transport_fill(t)) {
     case TRANSPORT_OK: continue;
-    case TRANSPORT_EOF: return PROTO_LINE_EOF;
-    case TRANSPORT_TIMEOUT: return PROTO_LINE_TIMEOUT;
-    default: return PROTO_LINE_ERROR;
+    case TRANSPORT_EOF: r = PROTO_LINE_EOF; break;
+    case TRANSPORT_TIMEOUT: r = PROTO_LINE_TIMEOUT; break;
+    default: r = PROTO_LINE_ERROR; break;
     }
+    break;
   }
+  t->line_deadline = 0;
+  if (r != PROTO_LINE_OK)
+    return r;
   if (toolong)
     return PROTO_LINE_TOOLONG;
   if (nul)

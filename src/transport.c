@@ -92,11 +92,23 @@ static enum transport_status wait_until(const struct transport *t, int fd, short
   }
 }
 
+/* When the next wait must end: the session timeout counted from now, the line's idle
+ * timer, the hard deadline, whichever comes first (0: never). */
+static uint64_t next_deadline(const struct transport *t)
+{
+  uint64_t d = t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0;
+
+  if (t->line_deadline != 0 && (d == 0 || t->line_deadline < d))
+    d = t->line_deadline;
+  if (t->hard_deadline != 0 && (d == 0 || t->hard_deadline < d))
+    d = t->hard_deadline;
+  return d;
+}
+
 /* Wait for fd with the session timeout counted from now. */
 static enum transport_status wait_fd(const struct transport *t, int fd, short events)
 {
-  return wait_until(t, fd, events,
-                    t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0);
+  return wait_until(t, fd, events, next_deadline(t));
 }
 
 /* Wait for what the TLS layer asked for (a negative enum tls_io). */
@@ -120,7 +132,7 @@ static enum transport_status fill_tls(struct transport *t)
       t->in_end += (size_t)r;
       return TRANSPORT_OK;
     }
-    w = wait_tls(t, r, t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0);
+    w = wait_tls(t, r, next_deadline(t));
     if (w != TRANSPORT_OK)
       return t->status = w;
   }
@@ -139,7 +151,7 @@ static enum transport_status write_tls(struct transport *t, const char *p, size_
       continue;
     }
     /* After WANT_WRITE the same data is offered again, as GnuTLS requires. */
-    s = wait_tls(t, w, t->timeout ? util_now_ms() + (uint64_t)t->timeout * 1000u : 0);
+    s = wait_tls(t, w, next_deadline(t));
     if (s != TRANSPORT_OK)
       return t->status = s;
   }
@@ -250,6 +262,9 @@ enum transport_status transport_start_tls(struct transport *t, struct tls_conn *
 {
   unsigned limit = handshake_timeout ? handshake_timeout : t->timeout;
   uint64_t deadline = limit ? util_now_ms() + (uint64_t)limit * 1000u : 0;
+
+  if (t->hard_deadline != 0 && (deadline == 0 || t->hard_deadline < deadline))
+    deadline = t->hard_deadline;
 
   *discarded_r = 0;
   *error_r = NULL;

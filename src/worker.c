@@ -390,6 +390,9 @@ int worker_run(const struct conf *c, const struct conf_server *srv, int rfd, int
 
   session_init(&s, c, srv, rfd, wfd, peer, local);
   s.monitor_fd = mfd;
+  /* From the connection to the login, TLS handshake included. */
+  if (c->login_timeout > 0)
+    s.t.hard_deadline = util_now_ms() + (uint64_t)c->login_timeout * 1000u;
   snprintf(s.stamp, sizeof s.stamp, "%s", stamp);
   s.apop = apop;
   tls_set_signer(mfd);

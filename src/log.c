@@ -74,19 +74,30 @@ void log_set_prefix(const char *prefix)
 
 void log_msg(int prio, const char *fmt, ...)
 {
-  char buf[1024];
+  char raw[1024], buf[4 * sizeof raw];
   va_list ap;
   int sev = prio & LOG_PRIMASK;
+  size_t o = 0;
 
   if (sev > log_min)
     return;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  /* Never let a control character from the network reach the log. */
-  for (char *p = buf; *p; p++)
-    if ((unsigned char)*p < 0x20 || *p == 0x7f)
-      *p = '?';
+  /* Never let a control character or a byte that is not ASCII from the network reach the
+   * log as it came: \xNN instead (the backslash too, so that the log is unambiguous). */
+  for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof buf; p++) {
+    if (*p < 0x20 || *p >= 0x7f || *p == '\\') {
+      static const char hex[] = "0123456789abcdef";
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[*p >> 4];
+      buf[o++] = hex[*p & 15];
+    } else {
+      buf[o++] = (char)*p;
+    }
+  }
+  buf[o] = '\0';
   if (log_syslog) {
     syslog(prio, "%s%s%s%s", log_print_severity ? severities[sev] : "",
            log_print_severity ? ": " : "", log_prefix, buf);

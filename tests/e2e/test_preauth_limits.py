@@ -103,3 +103,17 @@ def test_a_normal_login_is_not_limited(site):
         assert s.cmd("NOOP").startswith("+OK")
     assert s.cmd("QUIT").startswith("+OK")
     s.close()
+
+
+def test_log_escapes_non_ascii_and_control_bytes(site):
+    """A user name is the client's bytes: in the log, anything but printable ASCII (and
+    the backslash) is written \\xNN, so a name can't forge or garble a log line."""
+    s = site.inetd()
+    s.send(b"USER jos\xc3\xa9\\x\r\n")
+    assert s.line().startswith("+OK")
+    s.send(b"PASS wrong\r\n")
+    assert s.line() == "-ERR [AUTH] Bad login"
+    s.cmd("QUIT")
+    s.close()
+    assert "authentication failed for jos\\xc3\\xa9\\x5cx from" in s.stderr
+    assert "\u00e9" not in s.stderr

@@ -266,6 +266,9 @@ static void relay(struct session *s, int sfd)
   /* What the client pipelined after its login goes first. */
   up_len = s->t.in_end - s->t.in_start;
   memcpy(up, s->t.in + s->t.in_start, up_len);
+  /* The buffer still holds the lines already read, the login's among them: the relay
+   * lives as long as the session and needs none of it. */
+  util_wipe(s->t.in, sizeof s->t.in);
   s->t.in_start = s->t.in_end = 0;
   for (;;) {
     struct pollfd p[3];

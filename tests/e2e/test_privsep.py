@@ -352,6 +352,8 @@ def test_cores_hold_no_key_hash_or_password(site, tmp_path):
             for name, n in secret.items():
                 for w in pieces(n):
                     assert w not in cores[who], "%s core holds the key's %s" % (who, name)
+        # The relay saw the password go by; it keeps no copy of it.
+        assert PASSWORD.encode() not in cores["worker"]
         s = cores["session"]
         assert hashed.encode() not in s
         assert hashed.split("$")[3][:16].encode() not in s

@@ -101,6 +101,12 @@ int privsep_send(int fd, const struct privsep_msg *m) WUR;
  * closed, -1 error, timeout or malformed (*error_r says which).  Received descriptors
  * beyond what fits are closed; those in m->fds belong to the caller. */
 int privsep_recv(int fd, struct privsep_msg *m, int timeout_ms, const char **error_r) WUR;
+/* One request and its answer: send m on fd, wipe its payload (it may hold a password),
+ * and receive the answer into m, waiting up to PARAMS_MONITOR_REPLY_TIMEOUT_MS.  0 when
+ * an answer of type want came (its descriptors in m->fds); -1 otherwise, with *error_r
+ * and m cleared. */
+int privsep_call(int fd, struct privsep_msg *m, uint32_t want, const char **error_r) WUR;
+
 /* Wipe the payload (it may have held a password) and close the descriptors left. */
 void privsep_msg_clear(struct privsep_msg *m);
 

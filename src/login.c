@@ -47,18 +47,12 @@ static bool ask(struct session *s, struct cmd_outcome *o, struct privsep_msg *m,
                 uint32_t want)
 {
   const char *err = "?";
-  int r = -1;
 
-  if (privsep_send(s->monitor_fd, m) == 0) {
-    util_wipe(m->buf, m->len);
-    r = privsep_recv(s->monitor_fd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS, &err);
-  } else {
-    err = "can't send";
-  }
-  if (r == 1 && m->type == want && m->nfds == 0)
+  if (privsep_call(s->monitor_fd, m, want, &err) == 0 && m->nfds == 0)
     return true;
-  log_msg(LOG_ERR, "worker: no answer from the monitor: %s",
-          r == 0 ? "it closed" : r < 0 ? err : "unexpected message");
+  if (m->nfds != 0)
+    err = "descriptors with an answer";
+  log_msg(LOG_ERR, "worker: no answer from the monitor: %s", err);
   privsep_msg_clear(m);
   cmd_err(o, "SYS/TEMP", "Cannot authenticate");
   o->close = true;

@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "log.h"
+#include "params.h"
 #include "privsep.h"
 #include "util.h"
 
@@ -428,4 +429,25 @@ void privsep_msg_clear(struct privsep_msg *m)
   m->nfds = 0;
   m->len = 0;
   m->pos = 0;
+}
+
+int privsep_call(int fd, struct privsep_msg *m, uint32_t want, const char **error_r)
+{
+  int r;
+
+  if (privsep_send(fd, m) < 0) {
+    *error_r = "can't send";
+    util_wipe(m->buf, m->len);
+    return -1;
+  }
+  util_wipe(m->buf, m->len);
+  r = privsep_recv(fd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS, error_r);
+  if (r == 1 && m->type == want)
+    return 0;
+  if (r == 0)
+    *error_r = "the peer closed";
+  else if (r == 1)
+    *error_r = "unexpected message";
+  privsep_msg_clear(m);
+  return -1;
 }

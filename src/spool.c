@@ -62,9 +62,8 @@ static int ask(enum spool_op op, const char *name, const char *to, int *fd_r)
   privsep_put_u32(m, (uint32_t)op);
   privsep_put_str(m, name);
   privsep_put_str(m, to != NULL ? to : "");
-  if (privsep_send(broker_fd, m) == 0 &&
-      privsep_recv(broker_fd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS, &err) == 1 &&
-      m->type == PS_SPOOL_RESULT && privsep_get_u32(m, &e) == 0 && privsep_msg_done(m) &&
+  if (privsep_call(broker_fd, m, PS_SPOOL_RESULT, &err) == 0 &&
+      privsep_get_u32(m, &e) == 0 && privsep_msg_done(m) &&
       m->nfds == (e == 0 && op == SPOOL_CREATE ? 1u : 0u)) {
     if (e == 0) {
       rc = 0;

@@ -421,9 +421,8 @@ static int remote(unsigned kind, unsigned algo, unsigned flags, const gnutls_dat
   privsep_put_u32(m, kind | flags << 8);
   privsep_put_u32(m, algo);
   privsep_put_bytes(m, in->data, in->size);
-  if (signer_fd >= 0 && privsep_send(signer_fd, m) == 0 &&
-      privsep_recv(signer_fd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS, &err) == 1 &&
-      m->type == PS_SIGNATURE && m->nfds == 0 && privsep_get_u32(m, &status) == 0 &&
+  if (signer_fd >= 0 && privsep_call(signer_fd, m, PS_SIGNATURE, &err) == 0 &&
+      m->nfds == 0 && privsep_get_u32(m, &status) == 0 &&
       privsep_get_bytes(m, &sig, &n) == 0 && privsep_msg_done(m) && status == 0 && n > 0) {
     out->data = gnutls_malloc(n);
     if (out->data != NULL) {

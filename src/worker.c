@@ -361,10 +361,8 @@ static int hand_tls(struct session *s, int mfd)
   int sfd;
 
   privsep_msg_init(m, PS_HANDOFF_TLS);
-  if (privsep_send(mfd, m) < 0 || privsep_recv(mfd, m, PARAMS_MONITOR_REPLY_TIMEOUT_MS,
-                                               &err) != 1 ||
-      m->type != PS_RELAY || m->nfds != 1 || m->len != 0) {
-    log_msg(LOG_ERR, "worker: no relay from the monitor");
+  if (privsep_call(mfd, m, PS_RELAY, &err) < 0 || m->nfds != 1 || m->len != 0) {
+    log_msg(LOG_ERR, "worker: no relay from the monitor: %s", err ? err : "malformed");
     privsep_msg_clear(m);
     free(m);
     return -1;

@@ -96,12 +96,57 @@ static int drop_unprivileged(const struct auth_user *u, const char **error_r)
   return 0;
 }
 
+/* Take these groups, gid and uid for good, each step checked, then prove it can't be
+ * undone: root out of reach, every id the new one.  The one place ids change. */
+static int become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
+                  const char **error_r)
+{
+  uid_t ruid, euid, suid;
+  gid_t rgid, egid, sgid;
+
+  if (setgroups(ngroups, groups) < 0) {
+    snprintf(privsep_error, sizeof privsep_error, "setgroups: %s", strerror(errno));
+    *error_r = privsep_error;
+    return -1;
+  }
+  if (setresgid(gid, gid, gid) < 0) {
+    snprintf(privsep_error, sizeof privsep_error, "setgid(%lu): %s", (unsigned long)gid,
+             strerror(errno));
+    *error_r = privsep_error;
+    return -1;
+  }
+  if (setresuid(uid, uid, uid) < 0) {
+    snprintf(privsep_error, sizeof privsep_error, "setuid(%lu): %s", (unsigned long)uid,
+             strerror(errno));
+    *error_r = privsep_error;
+    return -1;
+  }
+  if (setuid(0) == 0 || seteuid(0) == 0) {
+    *error_r = "could regain root after dropping privileges";
+    return -1;
+  }
+  if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0) {
+    snprintf(privsep_error, sizeof privsep_error, "getresuid: %s", strerror(errno));
+    *error_r = privsep_error;
+    return -1;
+  }
+  if (ruid != uid || euid != uid || suid != uid || geteuid() != uid || rgid != gid ||
+      egid != gid || sgid != gid || getegid() != gid) {
+    *error_r = "identity change did not take effect";
+    return -1;
+  }
+  if (gid != 0 && setgid(0) == 0) {
+    *error_r = "could regain group 0 after dropping privileges";
+    return -1;
+  }
+  return 0;
+}
+
 int privsep_drop(const struct auth_user *u, gid_t extra_gid, const char **error_r)
 {
   gid_t *groups;
   size_t ngroups;
-  uid_t ruid, euid, suid;
-  gid_t rgid, egid, sgid;
+  int rc;
 
   if (u->uid == 0) {
     *error_r = "refusing to serve uid 0";
@@ -115,52 +160,13 @@ int privsep_drop(const struct auth_user *u, gid_t extra_gid, const char **error_
     return drop_unprivileged(u, error_r);
 
   groups = user_groups(u, extra_gid, &ngroups);
-  if (setgroups(ngroups, groups) < 0) {
-    snprintf(privsep_error, sizeof privsep_error, "setgroups: %s", strerror(errno));
-    free(groups);
-    *error_r = privsep_error;
-    return -1;
-  }
+  rc = become(u->uid, u->gid, groups, ngroups, error_r);
   free(groups);
-  if (setresgid(u->gid, u->gid, u->gid) < 0) {
-    snprintf(privsep_error, sizeof privsep_error, "setgid(%lu): %s",
-             (unsigned long)u->gid, strerror(errno));
-    *error_r = privsep_error;
-    return -1;
-  }
-  if (setresuid(u->uid, u->uid, u->uid) < 0) {
-    snprintf(privsep_error, sizeof privsep_error, "setuid(%lu): %s",
-             (unsigned long)u->uid, strerror(errno));
-    *error_r = privsep_error;
-    return -1;
-  }
-
-  /* Prove it can't be undone: root must be out of reach, every id must be the user's. */
-  if (setuid(0) == 0 || seteuid(0) == 0) {
-    *error_r = "could regain root after dropping privileges";
-    return -1;
-  }
-  if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0) {
-    snprintf(privsep_error, sizeof privsep_error, "getresuid: %s", strerror(errno));
-    *error_r = privsep_error;
-    return -1;
-  }
-  if (ruid != u->uid || euid != u->uid || suid != u->uid || geteuid() != u->uid ||
-      rgid != u->gid || egid != u->gid || sgid != u->gid || getegid() != u->gid) {
-    *error_r = "identity change did not take effect";
-    return -1;
-  }
-  if (u->gid != 0 && setgid(0) == 0) {
-    *error_r = "could regain group 0 after dropping privileges";
-    return -1;
-  }
-  return 0;
+  return rc;
 }
 
 int privsep_drop_worker(uid_t uid, gid_t gid, const char *root_dir, const char **error_r)
 {
-  uid_t ruid, euid, suid;
-
   if (geteuid() != 0)
     return 0;
   if (uid == 0 || gid == 0) {
@@ -173,19 +179,7 @@ int privsep_drop_worker(uid_t uid, gid_t gid, const char *root_dir, const char *
     *error_r = privsep_error;
     return -1;
   }
-  if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-      setresuid(uid, uid, uid) < 0) {
-    snprintf(privsep_error, sizeof privsep_error, "can't become uid %lu gid %lu: %s",
-             (unsigned long)uid, (unsigned long)gid, strerror(errno));
-    *error_r = privsep_error;
-    return -1;
-  }
-  if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&ruid, &euid, &suid) < 0 ||
-      ruid != uid || euid != uid || suid != uid || getegid() != gid) {
-    *error_r = "identity change did not take effect";
-    return -1;
-  }
-  return 0;
+  return become(uid, gid, NULL, 0, error_r);
 }
 
 /* ---- Messages ---------------------------------------------------------------------- */

@@ -28,17 +28,11 @@ import tempfile
 import threading
 import time
 
-PASSWORD = "bench-password"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import PASSWORD, Client, free_port, wait_port, write_mbox  # noqa: E402
+
 NUSERS = 8
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def cpu_of(pid):
@@ -48,45 +42,15 @@ def cpu_of(pid):
     return sum(int(x) for x in v[11:15]) / TICK
 
 
-def mbox(path, count, lines, uid, gid):
-    body = ("x" * 75 + "\n") * lines
-    with open(path, "w") as f:
-        for i in range(count):
-            f.write("From b@bench.test Mon Nov 23 10:00:00 2026\nFrom: b@bench.test\n"
-                    "Subject: %d\nMessage-ID: <%d@bench.test>\n\n%s\n" % (i, i, body))
-    os.chown(path, uid, gid)
-
-
-class Client:
-    def __init__(self, port, tls=False):
-        s = socket.create_connection(("127.0.0.1", port), timeout=120)
-        if tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            s = ctx.wrap_socket(s)
-        self.s = s
-        self.f = s.makefile("rb", buffering=1 << 20)
-        self.f.readline()
-
-    def cmd(self, c):
-        self.s.sendall(c.encode() + b"\r\n")
-        r = self.f.readline()
-        if not r.startswith(b"+OK"):
-            raise RuntimeError("%s -> %r" % (c, r))
-        return r
-
-    def body(self):
-        n = 0
-        while True:
-            l = self.f.readline()
-            if l == b".\r\n" or not l:
-                return n
-            n += len(l)
-
-    def close(self):
-        self.f.close()
-        self.s.close()
+class TlsClient(Client):
+    """bench.py's client over POP3S."""
+    def __init__(self, port):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=120))
+        self.f = self.s.makefile("rb", buffering=1 << 20)
+        self.line()
 
 
 def run(binary, d, conf_extra, seconds, big_count):
@@ -101,15 +65,7 @@ def run(binary, d, conf_extra, seconds, big_count):
                 % (os.path.join(d, "domains"), conf_extra, d, d, port, sport))
     proc = subprocess.Popen([binary, "-d100", "--foreground", "--config-file=" + conf],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("%s did not start" % binary)
-            time.sleep(0.05)
+    wait_port(port, proc)
     out = {}
     try:
         count = [0] * NUSERS
@@ -120,8 +76,7 @@ def run(binary, d, conf_extra, seconds, big_count):
         def worker(i):
             while time.monotonic() < stop:
                 c = Client(port)
-                c.cmd("USER u%d@bench.test" % i)
-                c.cmd("PASS " + PASSWORD)
+                c.login("u%d@bench.test" % i)
                 c.cmd("STAT")
                 c.cmd("QUIT")
                 c.close()
@@ -141,15 +96,14 @@ def run(binary, d, conf_extra, seconds, big_count):
             best = 0.0
             cpu0, octets = cpu_of(proc.pid), 0
             for _ in range(3):
-                c = Client(p, tls)
-                c.cmd("USER big@bench.test")
-                c.cmd("PASS " + PASSWORD)
+                c = TlsClient(p) if tls else Client(p)
+                c.login("big@bench.test")
                 t0 = time.monotonic()
                 total = 0
                 for k in range(1, big_count + 1):
                     c.s.sendall(b"RETR %d\r\n" % k)
-                    c.f.readline()
-                    total += c.body()
+                    c.line()
+                    total += c.multi_bytes()
                 best = max(best, total / (time.monotonic() - t0) / 1e6)
                 octets += total
                 c.cmd("QUIT")
@@ -182,8 +136,8 @@ def main():
                 os.makedirs(home)
                 os.chown(home, pw.pw_uid, pw.pw_gid)
                 f.write("%s:%s:%d:%d::%s:/bin/false\n" % (u, h, pw.pw_uid, pw.pw_gid, home))
-                mbox(os.path.join(home, "INBOX"), 10 if u != "big" else 1100, 3 if u != "big"
-                     else 1200, pw.pw_uid, pw.pw_gid)
+                write_mbox(os.path.join(home, "INBOX"), 10 if u != "big" else 1100,
+                           3 if u != "big" else 1200, pw.pw_uid, pw.pw_gid)
         for args in (["--generate-privkey", "--key-type=ecdsa", "--outfile", d + "/key.pem"],):
             subprocess.run(["certtool"] + args, check=True, capture_output=True)
         with open(d + "/t", "w") as f:

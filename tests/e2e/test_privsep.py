@@ -147,9 +147,9 @@ def test_worker_sandbox_inetd(site):
         proc.stderr.close()
 
 
-def start_daemon(site, extra="", auth=None):
+def start_daemon(site, extra="", auth=None, server=""):
     port = free_port()
-    extra += "\nserver 127.0.0.1:%d { };\n" % port
+    extra += "\nserver 127.0.0.1:%d { %s };\n" % (port, server)
     if auth is None:
         site.write_conf(extra)
     else:
@@ -223,15 +223,10 @@ def test_worker_sandbox_standalone_and_session_identity(site):
 
 def test_single_process_never_runs_as_the_user(site):
     prepare(site)
-    proc, port = start_daemon(site, "")
-    stop(proc)
-    port = free_port()
-    site.write_conf("server 127.0.0.1:%d { single-process yes; };" % port)
-    proc = subprocess.Popen([POP3D, "-d", "--foreground", "--config-file=" + site.conf],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=real_env(site))
+    proc, port = start_daemon(site, server="single-process yes;")
     try:
         def conn():
+            # One client at a time: a connection waits in the queue until the last ends.
             try:
                 return socket.create_connection(("127.0.0.1", port), timeout=BOUND)
             except OSError:

@@ -56,7 +56,8 @@ enum privsep_type {
   PS_RELAY,             /* fd: the worker's end of the relay */
   PS_SIGNATURE,         /* u32 status (0 ok), bytes signature */
   /* monitor -> session */
-  PS_SESSION = 96,      /* see monitor.c; fds: the client's read and write ends */
+  PS_SESSION = 96,      /* str name, u32 uid, u32 gid, str home, str mailbox, u32 login-delay,
+                           bytes unread input; fds: the client's read and write ends */
   /* session -> monitor, and the answer (spool.h) */
   PS_SPOOL = 100,       /* u32 enum spool_op, str name, str to ("" when none) */
   PS_SPOOL_RESULT,      /* u32 errno (0: done); fd: the file SPOOL_CREATE made */

@@ -45,7 +45,6 @@ struct session {
   char *user;                     /* from USER, until PASS */
   int monitor_fd;                 /* worker: its socket to the monitor; else -1 */
   bool handoff;                   /* worker: logged in, hand the client over */
-  const char *mech;               /* how the user logged in, for the log */
   struct auth_user auth;
   bool authenticated;
   bool login_delay_on;            /* login-delay was enforced for this login */

@@ -279,7 +279,6 @@ struct monitor {
   char *scram_user;            /* whose proof held */
   unsigned failures;
   struct auth_user user;
-  const char *mech;            /* how the user logged in, for the log */
   bool login_delay_on;
   pid_t worker, session;
   int wfd, sfd;
@@ -317,7 +316,7 @@ static void failed(struct monitor *m, struct privsep_msg *out, const char *mech,
 }
 
 /* Credentials held: the login delay, then the hand-over. */
-static void succeeded(struct monitor *m, struct privsep_msg *out, const char *mech)
+static void succeeded(struct monitor *m, struct privsep_msg *out)
 {
   switch (logindelay_login(m->c, m->user.name, time(NULL))) {
   case LOGINDELAY_REFUSE:
@@ -332,7 +331,6 @@ static void succeeded(struct monitor *m, struct privsep_msg *out, const char *me
   case LOGINDELAY_OFF:
     break;
   }
-  m->mech = mech;
   m->phase = MONITOR_AUTHED;
   result(out, PS_R_OK, false);
 }
@@ -359,7 +357,7 @@ static void secret_ok(struct monitor *m, struct privsep_msg *out, const char *me
   if (st != AUTH_OK)
     failed(m, out, mech, user, st, err);
   else
-    succeeded(m, out, mech);
+    succeeded(m, out);
 }
 
 static void secret_refused(struct monitor *m, struct privsep_msg *out, const char *mech,
@@ -406,7 +404,7 @@ static void do_pass(struct monitor *m, const struct monitor_req *r, struct privs
   if (st != AUTH_OK)
     failed(m, out, mech, r->user, st, err);
   else
-    succeeded(m, out, mech);
+    succeeded(m, out);
 }
 
 /* A CRAM-MD5 challenge: a msg-id with random bytes, the time and the stamp's host. */
@@ -552,7 +550,7 @@ static int handle(struct monitor *m, struct privsep_msg *in, struct privsep_msg 
 /* Give the session-to-be what it needs: the user, the login's facts, the client's
  * descriptors and the input the worker had read but not used. */
 static int start_session(struct monitor *m, int rfd, int wfd, const unsigned char *input,
-                         size_t ninput, bool tls)
+                         size_t ninput)
 {
   struct privsep_msg *out = util_xmalloc(sizeof *out);
   int rc;
@@ -563,9 +561,7 @@ static int start_session(struct monitor *m, int rfd, int wfd, const unsigned cha
   privsep_put_u32(out, (uint32_t)m->user.gid);
   privsep_put_str(out, m->user.home != NULL ? m->user.home : "");
   privsep_put_str(out, m->user.mailbox != NULL ? m->user.mailbox : "");
-  privsep_put_str(out, m->mech != NULL ? m->mech : "?");
   privsep_put_u32(out, m->login_delay_on ? 1 : 0);
-  privsep_put_u32(out, tls ? 1 : 0);
   privsep_put_bytes(out, input, ninput);
   privsep_put_fd(out, rfd);
   privsep_put_fd(out, wfd);
@@ -580,11 +576,10 @@ static void serve_session(struct monitor *m)
 {
   struct privsep_msg *in = util_xmalloc(sizeof *in);
   const char *base = NULL, *err = NULL;
-
-  privsep_msg_init(in, 0);
   char *url, *dir = NULL;
   int dirfd = -2;
 
+  privsep_msg_init(in, 0);
   url = m->user.mailbox != NULL ? util_xstrdup(m->user.mailbox)
                                 : mailbox_url_for(m->c, m->user.name, m->user.home, &err);
   if (url != NULL)
@@ -660,7 +655,7 @@ static int handoff(struct monitor *m, struct privsep_msg *in, bool *tls_r)
   if (monitor_decode(in, &r) < 0)
     return -1;
   if (r.type == PS_HANDOFF) {
-    rc = start_session(m, in->fds[0], in->fds[1], r.bytes, r.nbytes, false);
+    rc = start_session(m, in->fds[0], in->fds[1], r.bytes, r.nbytes);
     *tls_r = false;
     return rc;
   }
@@ -679,7 +674,7 @@ static int handoff(struct monitor *m, struct privsep_msg *in, bool *tls_r)
   }
   close(pair[0]);
   if (rc == 0)
-    rc = start_session(m, pair[1], pair[1], NULL, 0, true);
+    rc = start_session(m, pair[1], pair[1], NULL, 0);
   close(pair[1]);
   return rc;
 }

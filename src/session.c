@@ -308,24 +308,24 @@ static bool open_maildrop(struct session *s)
   return true;
 }
 
-/* PS_SESSION: name, uid, gid, home, mailbox, mechanism, login-delay, TLS, input; the
- * client's two descriptors. */
-static int take_login(struct session *s, struct privsep_msg *m, int *rfd, int *wfd)
+/* PS_SESSION: name, uid, gid, home, mailbox, login-delay, the input the worker read
+ * ahead; the client's two descriptors.  Sets the session up on them. */
+static int take_login(struct session *s, struct privsep_msg *m, const struct conf *c,
+                      const struct conf_server *srv, const char *peer, const char *local)
 {
-  const char *name, *home, *mailbox, *mech;
+  const char *name, *home, *mailbox;
   const unsigned char *input;
   size_t ninput;
-  uint32_t uid, gid, delay, tls;
-  static const char *const mechs[] = { "PASS", "PLAIN", "LOGIN", "APOP", "CRAM-MD5",
-                                       "SCRAM-SHA-256" };
+  uint32_t uid, gid, delay;
 
   if (m->type != PS_SESSION || m->nfds != 2 || privsep_get_str(m, &name) < 0 ||
       privsep_get_u32(m, &uid) < 0 || privsep_get_u32(m, &gid) < 0 ||
       privsep_get_str(m, &home) < 0 || privsep_get_str(m, &mailbox) < 0 ||
-      privsep_get_str(m, &mech) < 0 || privsep_get_u32(m, &delay) < 0 ||
-      privsep_get_u32(m, &tls) < 0 || privsep_get_bytes(m, &input, &ninput) < 0 ||
+      privsep_get_u32(m, &delay) < 0 || privsep_get_bytes(m, &input, &ninput) < 0 ||
       !privsep_msg_done(m) || ninput > sizeof s->t.in)
     return -1;
+  session_init(s, c, srv, m->fds[0], m->fds[1], peer, local);
+  m->nfds = 0;
   s->auth.name = util_xstrdup(name);
   s->auth.uid = (uid_t)uid;
   s->auth.gid = (gid_t)gid;
@@ -333,17 +333,8 @@ static int take_login(struct session *s, struct privsep_msg *m, int *rfd, int *w
   s->auth.mailbox = mailbox[0] != '\0' ? util_xstrdup(mailbox) : NULL;
   s->authenticated = true;
   s->login_delay_on = delay != 0;
-  s->mech = "?";
-  for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
-    if (strcmp(mech, mechs[i]) == 0)
-      s->mech = mechs[i];
-  *rfd = m->fds[0];
-  *wfd = m->fds[1];
-  m->nfds = 0;
-  transport_init(&s->t, *rfd, *wfd, s->conf->output_buffer_size, s->t.timeout);
   memcpy(s->t.in, input, ninput);
   s->t.in_end = ninput;
-  (void)tls;
   return 0;
 }
 
@@ -353,10 +344,8 @@ int session_run_user(const struct conf *c, const struct conf_server *srv, int fd
   struct session s;
   struct privsep_msg *m = util_xmalloc(sizeof *m);
   const char *err = NULL;
-  int r, rfd = -1, wfd = -1, code;
+  int r, code;
 
-  session_init(&s, c, srv, -1, -1, peer, local);
-  transport_free(&s.t);
   r = privsep_recv(fd, m, -1, &err);
   if (r <= 0) {
     /* No login: the worker ended the session and logged it. */
@@ -365,11 +354,7 @@ int session_run_user(const struct conf *c, const struct conf_server *srv, int fd
     close(fd);
     return EX_OK;
   }
-  {
-    unsigned timeout = srv ? srv->timeout : c->timeout;
-    s.t.timeout = timeout;
-  }
-  if (take_login(&s, m, &rfd, &wfd) < 0) {
+  if (take_login(&s, m, c, srv, peer, local) < 0) {
     log_msg(LOG_ERR, "session: malformed hand-over from the monitor");
     privsep_msg_clear(m);
     free(m);
@@ -383,10 +368,10 @@ int session_run_user(const struct conf *c, const struct conf_server *srv, int fd
     dispatch_loop(&s);
   transport_close(&s.t);
   code = session_finish(&s);
+  close(s.t.rfd);
+  if (s.t.wfd != s.t.rfd)
+    close(s.t.wfd);
   session_free(&s);
   close(fd);
-  close(rfd);
-  if (wfd != rfd)
-    close(wfd);
   return code;
 }

@@ -37,22 +37,20 @@ static void session_idle(void *arg)
 static bool run_line(struct session *s, char *line, size_t len)
 {
   struct cmd_outcome o;
-  const struct command *cmd;
+  const struct command *cmd, *other, *named;
   size_t nlen = strcspn(line, " ");
   char *arg = NULL;
 
   memset(&o, 0, sizeof o);
   cmd = commands_lookup(s->state, line, nlen);
-  transcript(s, cmd != NULL ? cmd : commands_find(line, nlen), line, len);
+  /* Another state's command gets RFC 1939's "-ERR" for the wrong state. */
+  other = cmd == NULL ? commands_find(line, nlen) : NULL;
+  named = cmd != NULL ? cmd : other;
+  transcript(s, named, line, len);
   if (line[nlen] == ' ')
     arg = line + nlen + 1;
 
-  if (cmd == NULL && commands_find(line, nlen) != NULL) {
-    /* Another state's command: RFC 1939's "-ERR" for the wrong state. */
-    cmd = commands_find(line, nlen);
-    if (cmd->flags & CMD_SECRET && arg != NULL)
-      util_wipe(arg, strlen(arg));
-    cmd = NULL;
+  if (other != NULL) {
     cmd_err(&o, NULL, "Incorrect state");
     o.bad = true;
   } else if (cmd == NULL) {
@@ -74,7 +72,7 @@ static bool run_line(struct session *s, char *line, size_t len)
   } else {
     cmd->handler(s, arg, &o);
   }
-  if (cmd != NULL && (cmd->flags & CMD_SECRET) && arg != NULL)
+  if (arg != NULL && named != NULL && (named->flags & CMD_SECRET))
     util_wipe(arg, strlen(arg));
 
   /* A login hands the client over: the session process gives the answer. */

@@ -32,6 +32,14 @@ int acl_addr_parse(const char *s, struct acl_addr *out, const char **error_r) WU
  * An IPv4-mapped IPv6 client is matched as the IPv4 address it carries. */
 bool acl_addr_match(const struct acl_addr *a, const struct sockaddr *sa, socklen_t len);
 
+/* The client's source as the per-source limits and login penalties count it: the
+ * address masked to bits4 (IPv4, an IPv4-mapped IPv6 client included) or bits6 (IPv6)
+ * leading bits, as text ("192.0.2.0/24", "2001:db8::/64"), at most ACL_SOURCE_KEY_MAX
+ * bytes with the NUL.  0, or -1 for a client that is not IPv4 or IPv6. */
+#define ACL_SOURCE_KEY_MAX 64
+int acl_source_key(const struct sockaddr *sa, socklen_t len, unsigned bits4,
+                   unsigned bits6, char *out, size_t outlen) WUR;
+
 /* Run an acl on a client: the first allow or deny entry that matches decides; log
  * entries log and go on; exec starts its program and goes on; ifexec runs its program
  * and decides by its exit status (0 allow, 1 deny, anything else goes on).  A UNIX

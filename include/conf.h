@@ -9,6 +9,8 @@
 #ifndef POP3D_CONF_H
 #define POP3D_CONF_H
 
+#include <limits.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,12 +80,19 @@ struct conf_server {
   unsigned line;
 };
 
+/* An unsigned setting not given in the configuration (its default depends on another). */
+#define CONF_UNSET UINT_MAX
+
 struct conf {
   /* Server (msrv) settings. */
   enum conf_mode mode;
   bool mode_set;
   bool foreground;
   unsigned max_children;     /* 0 = unlimited */
+  unsigned max_preauth_children;   /* not logged in yet; CONF_UNSET: 3/4 of max_children */
+  unsigned max_preauth_per_source; /* not logged in yet, from one source; 0 = no limit */
+  unsigned source_prefix_ipv4;     /* what one source is: leading bits of the address */
+  unsigned source_prefix_ipv6;
   char *pidfile;
   char *privsep_user;        /* the pre-auth worker's user; default PARAMS_PRIVSEP_USER */
   char *privsep_chroot;      /* its empty root; default PARAMS_PRIVSEP_CHROOT */
@@ -107,6 +116,8 @@ struct conf {
   bool has_tls;
   enum conf_tls_mode tls_mode;
   unsigned login_delay;      /* seconds; 0 = off */
+  unsigned login_penalty_max;  /* seconds; 0 = no login penalties */
+  char *login_penalty_file;
   char *stat_file;
   char *bulletin_source;
   char *bulletin_db;

@@ -44,6 +44,11 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
                 const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
                 const char *local);
 
+/* The standalone listener's datagram socket on which a monitor says, once, that its
+ * client logged in (the listener counts the sessions not logged in yet per source and
+ * in all); the kernel names the sender.  -1 closes it (inetd mode has none). */
+void monitor_set_login_note(int fd);
+
 /* The monitor's side of the dialogue with a worker on wfd (sfd: the session-to-be's
  * socket), as monitor_run() runs it: 0 when the worker ended the session, 1 when it
  * handed the client over, -1 when it broke the protocol (logged).  Exported for the

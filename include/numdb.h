@@ -47,6 +47,16 @@ int numdb_update(struct numdb *db, const char *key, uint64_t *val_r, bool *found
 int numdb_put(struct numdb *db, const char *key, uint64_t val, char *err,
               size_t errlen) WUR;
 
+/* Remove key (absent is fine).  0 or -1 with a reason in err. */
+int numdb_delete(struct numdb *db, const char *key, char *err, size_t errlen) WUR;
+
+/* Under the lock: remove every key that starts with prefix and whose number keep()
+ * rejects, or that is not a number.  Returns how many such keys were kept, or -1 with a
+ * reason in err. */
+typedef bool (*numdb_keep_fn)(uint64_t val, void *arg);
+long numdb_sweep(struct numdb *db, const char *prefix, numdb_keep_fn keep, void *arg,
+                 char *err, size_t errlen) WUR;
+
 void numdb_close(struct numdb *db);
 
 #endif

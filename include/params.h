@@ -29,6 +29,11 @@
 #define PARAMS_TIMEOUT_DEFAULT 600
 /* Mailutils: -d without N allows 10 children (its manual). */
 #define PARAMS_MAX_CHILDREN_DEFAULT 10
+/* Children whose client has not logged in yet, from one source (max-preauth-per-source),
+ * and what one source is (source-prefix-ipv4, source-prefix-ipv6). */
+#define PARAMS_MAX_PREAUTH_PER_SOURCE 5
+#define PARAMS_SOURCE_PREFIX_IPV4 32
+#define PARAMS_SOURCE_PREFIX_IPV6 64
 /* Mailutils: listen() backlog of a server block. */
 #define PARAMS_BACKLOG_DEFAULT 4
 /* The listener never asks for a smaller backlog than this: a burst of more clients than
@@ -62,6 +67,15 @@
 #define PARAMS_MAIL_SPOOL "/var/mail"
 /* Mailutils 3.15 code: login statistics database (the manual says .db; GDBM adds none). */
 #define PARAMS_STAT_FILE "/var/run/pop3-login.db"
+/* Login penalties (penalty.c): the database of failed logins, the longest delay, how
+ * long a failure counts, how many are free, and the database's size at which the
+ * failures that no longer count are swept out. */
+#define PARAMS_LOGIN_PENALTY_FILE "/var/run/pop3d-penalty.db"
+#define PARAMS_LOGIN_PENALTY_MAX 15
+#define PARAMS_LOGIN_PENALTY_WINDOW 3600
+#define PARAMS_LOGIN_PENALTY_FREE 2
+#define PARAMS_LOGIN_PENALTY_FILE_MAX (4u << 20)
+#define PARAMS_LOGIN_PENALTY_SWEEP 600
 /* The login-statistics and bulletin databases are shared by every session: a session
  * waits at most this long (milliseconds) for another's lock, then goes on without.  Each
  * holder keeps the lock through one synced write (a few ms); a burst of a hundred

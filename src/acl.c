@@ -130,6 +130,27 @@ int acl_addr_parse(const char *s, struct acl_addr *out, const char **error_r)
   return 0;
 }
 
+int acl_source_key(const struct sockaddr *sa, socklen_t len, unsigned bits4,
+                   unsigned bits6, char *out, size_t outlen)
+{
+  struct client c;
+  unsigned char mask[16];
+  char text[INET6_ADDRSTRLEN];
+  unsigned bits;
+  int n;
+
+  if (!client_of(sa, len, &c))
+    return -1;
+  bits = c.family == AF_INET ? (bits4 > 32 ? 32 : bits4) : (bits6 > 128 ? 128 : bits6);
+  prefix_mask(mask, family_size(c.family), bits);
+  for (size_t i = 0; i < 16; i++)
+    c.addr[i] &= mask[i];
+  if (inet_ntop(c.family, c.addr, text, sizeof text) == NULL)
+    return -1;
+  n = snprintf(out, outlen, "%s/%u", text, bits);
+  return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 static bool net_match(const struct acl_addr *a, const struct client *c)
 {
   if (a->family != c->family)

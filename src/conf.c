@@ -1993,6 +1993,11 @@ static const struct stmt root_stmts[] = {
     .doc = "Set the minimal allowed delay between two successive logins." },
   STR("stat-file", C(stat_file), "arg: string",
       "Set the name of login statistics file (for login-delay)."),
+  { .name = "login-penalty-max", .type = ST_INTERVAL, .off = C(login_penalty_max),
+    .arg = "arg: time", .doc = "Longest delay failed logins from a source or for a user "
+    "put before the next login's answer (0: no login penalties)." },
+  STR("login-penalty-file", C(login_penalty_file), "arg: string",
+      "Set the name of the database of failed logins (for login-penalty-max)."),
   STR("bulletin-source", C(bulletin_source), "url: string",
       "Get bulletins from the specified mailbox."),
   STR("bulletin-db", C(bulletin_db), "file: string",
@@ -2003,6 +2008,18 @@ static const struct stmt root_stmts[] = {
   { .name = "max-children", .type = ST_UINT, .off = C(max_children), .min = 0,
     .max = 1000000, .arg = "arg: number", .doc = "Maximum number of children processes "
     "to run simultaneously." },
+  { .name = "max-preauth-children", .type = ST_UINT, .off = C(max_preauth_children),
+    .min = 0, .max = 1000000, .arg = "arg: number", .doc = "Maximum number of children "
+    "whose client has not logged in yet (default: 3/4 of max-children; 0: no own limit)." },
+  { .name = "max-preauth-per-source", .type = ST_UINT, .off = C(max_preauth_per_source),
+    .min = 0, .max = 1000000, .arg = "arg: number", .doc = "Maximum number of children "
+    "whose client has not logged in yet, from one source address (0: no limit)." },
+  { .name = "source-prefix-ipv4", .type = ST_UINT, .off = C(source_prefix_ipv4), .min = 1,
+    .max = 32, .arg = "arg: bits", .doc = "IPv4 addresses that share this many leading "
+    "bits count as one source (per-source limits and login penalties)." },
+  { .name = "source-prefix-ipv6", .type = ST_UINT, .off = C(source_prefix_ipv6), .min = 1,
+    .max = 128, .arg = "arg: bits", .doc = "IPv6 addresses that share this many leading "
+    "bits count as one source (per-source limits and login penalties)." },
   CB("mode", cb_mode, 0, "mode: inetd|interactive|daemon", "Set daemon mode."),
   BOOL("foreground", C(foreground), "Run in foreground."),
   CB("pidfile", cb_pidfile, 0, "file: string", "Store PID of the master process in this file."),
@@ -2471,6 +2488,12 @@ void conf_init(struct conf *c)
   c->mandatory_locking = true;
   c->lock_directory = util_xstrdup(PARAMS_LOCK_DIRECTORY);
   c->stat_file = util_xstrdup(PARAMS_STAT_FILE);
+  c->max_preauth_children = CONF_UNSET;
+  c->max_preauth_per_source = PARAMS_MAX_PREAUTH_PER_SOURCE;
+  c->source_prefix_ipv4 = PARAMS_SOURCE_PREFIX_IPV4;
+  c->source_prefix_ipv6 = PARAMS_SOURCE_PREFIX_IPV6;
+  c->login_penalty_max = PARAMS_LOGIN_PENALTY_MAX;
+  c->login_penalty_file = util_xstrdup(PARAMS_LOGIN_PENALTY_FILE);
   c->privsep_user = util_xstrdup(PARAMS_PRIVSEP_USER);
   c->privsep_chroot = util_xstrdup(PARAMS_PRIVSEP_CHROOT);
   c->mail_spool = util_xstrdup(PARAMS_MAIL_SPOOL);
@@ -2519,6 +2542,7 @@ void conf_free(struct conf *c)
 {
   char **strs[] = {
     &c->pidfile, &c->privsep_user, &c->privsep_chroot, &c->apop_database_file, &c->apop_database_owner, &c->stat_file,
+    &c->login_penalty_file,
     &c->bulletin_source, &c->bulletin_db, &c->lock_directory, &c->mail_spool,
     &c->mailbox_pattern, &c->mailbox_type, &c->folder, &c->autodetect_accuracy,
     &c->lock_external_locker, &c->lock_flags, &c->log_tag, &c->debug_level,

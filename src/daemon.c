@@ -41,16 +41,26 @@ struct listener {
   char name[128];
 };
 
+/* A live child: one connection's monitor. */
+struct kid {
+  pid_t pid;
+  bool authed;                      /* its client logged in (the monitor said so) */
+  char source[ACL_SOURCE_KEY_MAX];  /* acl_source_key(); "" for a UNIX socket client */
+};
+
 struct daemon {
   struct conf *c;
   const struct daemon_reload *reload;
   struct conf_server implicit;   /* what a listener without a server block uses */
   struct listener *ls;
   size_t nls;
-  pid_t *kids;             /* live children, for the count and for the shutdown */
+  struct kid *kids;        /* live children, for the counts and for the shutdown */
   size_t nkids, kids_cap;
-  time_t last_busy_log;
-  unsigned long busy_refused;
+  int logins;              /* where monitors say a client logged in (SOCK_DGRAM) */
+  struct refusals {
+    time_t last_log;
+    unsigned long n;
+  } busy, preauth, per_source;
   char *pidfile;           /* the pidfile we wrote, removed at exit */
 };
 
@@ -226,13 +236,70 @@ static void addr_name(const struct sockaddr_storage *ss, socklen_t len, char *ou
   snprintf(out, outlen, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
 }
 
-static void kids_add(struct daemon *d, pid_t pid)
+static void kids_add(struct daemon *d, pid_t pid, const char *source)
 {
+  struct kid *k;
+
   if (d->nkids == d->kids_cap) {
     d->kids_cap = d->kids_cap ? 2 * d->kids_cap : 16;
     d->kids = util_xreallocarray(d->kids, d->kids_cap, sizeof *d->kids);
   }
-  d->kids[d->nkids++] = pid;
+  k = &d->kids[d->nkids++];
+  k->pid = pid;
+  k->authed = false;
+  snprintf(k->source, sizeof k->source, "%s", source);
+}
+
+/* Read what the monitors said: each datagram is one client that logged in, its monitor
+ * named by the kernel (SCM_CREDENTIALS), not by the message. */
+static void read_logins(struct daemon *d)
+{
+  for (;;) {
+    union {
+      struct cmsghdr h;
+      char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } ctl;
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf };
+    const struct cmsghdr *cm;
+    struct ucred cred;
+
+    if (d->logins < 0 || recvmsg(d->logins, &mh, MSG_DONTWAIT) < 0)
+      return;
+    cm = CMSG_FIRSTHDR(&mh);
+    if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_CREDENTIALS ||
+        cm->cmsg_len != CMSG_LEN(sizeof cred))
+      continue;
+    memcpy(&cred, CMSG_DATA(cm), sizeof cred);
+    for (size_t i = 0; i < d->nkids; i++)
+      if (d->kids[i].pid == cred.pid)
+        d->kids[i].authed = true;
+  }
+}
+
+/* The sessions not logged in yet, in all and from source. */
+static void count_preauth(const struct daemon *d, const char *source, size_t *all,
+                          size_t *same)
+{
+  *all = *same = 0;
+  for (size_t i = 0; i < d->nkids; i++) {
+    if (d->kids[i].authed)
+      continue;
+    (*all)++;
+    if (source[0] != '\0' && strcmp(d->kids[i].source, source) == 0)
+      (*same)++;
+  }
+}
+
+/* The cap on sessions not logged in yet: max-preauth-children, by default three
+ * quarters of max-children (rounded up); 0 for none of its own. */
+static size_t preauth_cap(const struct conf *c)
+{
+  if (c->max_preauth_children != CONF_UNSET)
+    return c->max_preauth_children;
+  return c->max_children - c->max_children / 4;
 }
 
 /* Reap every child that has ended; only our own session children count, so the count
@@ -244,7 +311,7 @@ static void reap(struct daemon *d)
 
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (size_t i = 0; i < d->nkids; i++)
-      if (d->kids[i] == pid) {
+      if (d->kids[i].pid == pid) {
         d->kids[i] = d->kids[--d->nkids];
         break;
       }
@@ -356,21 +423,53 @@ static int detach(int *ready_w)
   return 0;
 }
 
-static void refuse_busy(struct daemon *d, int fd)
+/* Refuse a connection at once with msg; log why at most every
+ * PARAMS_BUSY_LOG_INTERVAL seconds per reason (what, its limit and how many). */
+static void refuse(struct refusals *r, int fd, const char *msg, const char *what,
+                   size_t limit)
 {
-  static const char msg[] = "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
   time_t now = time(NULL);
 
   /* Non-blocking: a client that doesn't read can't stall the listener. */
   (void)fcntl(fd, F_SETFL, O_NONBLOCK);
-  (void)!write(fd, msg, sizeof msg - 1);
-  d->busy_refused++;
-  if (now - d->last_busy_log >= PARAMS_BUSY_LOG_INTERVAL) {
-    log_msg(LOG_WARNING, "too many children (%u): refused %lu connection%s",
-            d->c->max_children, d->busy_refused, d->busy_refused == 1 ? "" : "s");
-    d->last_busy_log = now;
-    d->busy_refused = 0;
+  (void)!write(fd, msg, strlen(msg));
+  r->n++;
+  if (now - r->last_log >= PARAMS_BUSY_LOG_INTERVAL) {
+    log_msg(LOG_WARNING, "%s (%zu): refused %lu connection%s", what, limit, r->n,
+            r->n == 1 ? "" : "s");
+    r->last_log = now;
+    r->n = 0;
   }
+}
+
+/* May one more client from source (its acl_source_key(), or "") start a session?  If
+ * not, it has been told why and the refusal counted. */
+static bool admit(struct daemon *d, int fd, const char *source)
+{
+  const struct conf *c = d->c;
+  size_t all, same, cap = preauth_cap(c);
+
+  if (c->max_children > 0 && d->nkids >= c->max_children) {
+    refuse(&d->busy, fd, "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+           "too many children", c->max_children);
+    return false;
+  }
+  read_logins(d);
+  count_preauth(d, source, &all, &same);
+  if (cap > 0 && all >= cap) {
+    refuse(&d->preauth, fd, "-ERR [SYS/TEMP] Too many connections waiting to log in, "
+           "try again later\r\n", "too many children not logged in", cap);
+    return false;
+  }
+  if (c->max_preauth_per_source > 0 && same >= c->max_preauth_per_source) {
+    char what[40 + ACL_SOURCE_KEY_MAX];
+
+    snprintf(what, sizeof what, "too many children not logged in from %s", source);
+    refuse(&d->per_source, fd, "-ERR [SYS/TEMP] Too many connections from your address, "
+           "try again later\r\n", what, c->max_preauth_per_source);
+    return false;
+  }
+  return true;
 }
 
 static void session_id(void)
@@ -418,6 +517,8 @@ static void child_setup(struct daemon *d)
 {
   for (size_t k = 0; k < d->nls; k++)
     close(d->ls[k].fd);
+  if (d->logins >= 0)
+    close(d->logins);
   close(sig_pipe[0]);
   close(sig_pipe[1]);
   sig_pipe[0] = sig_pipe[1] = -1;
@@ -433,6 +534,7 @@ static bool accept_one(struct daemon *d, size_t i)
   const struct conf_server *srv = listener_server(d, &d->ls[i]);
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
+  char source[ACL_SOURCE_KEY_MAX] = "";
   pid_t pid;
   int fd;
 
@@ -444,8 +546,11 @@ static bool accept_one(struct daemon *d, size_t i)
   }
   unmap_v4(&ss, &sl);
   reap(d);
-  if (d->c->max_children > 0 && d->nkids >= d->c->max_children) {
-    refuse_busy(d, fd);
+  if (ss.ss_family != AF_UNIX &&
+      acl_source_key((const struct sockaddr *)&ss, sl, d->c->source_prefix_ipv4,
+                     d->c->source_prefix_ipv6, source, sizeof source) < 0)
+    source[0] = '\0';
+  if (!admit(d, fd, source)) {
     close(fd);
     return true;
   }
@@ -468,7 +573,7 @@ static bool accept_one(struct daemon *d, size_t i)
       ;
     return true;
   }
-  kids_add(d, pid);
+  kids_add(d, pid, source);
   return true;
 }
 
@@ -669,7 +774,7 @@ static void shutdown_children(struct daemon *d)
   log_msg(LOG_NOTICE, "stopping: terminating %zu session%s", d->nkids,
           d->nkids == 1 ? "" : "s");
   for (size_t i = 0; i < d->nkids; i++)
-    (void)kill(d->kids[i], SIGTERM);
+    (void)kill(d->kids[i].pid, SIGTERM);
   deadline = util_now_ms() + 2000;
   while (d->nkids > 0 && util_now_ms() < deadline) {
     struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
@@ -679,10 +784,10 @@ static void shutdown_children(struct daemon *d)
     reap(d);
   }
   for (size_t i = 0; i < d->nkids; i++)
-    (void)kill(d->kids[i], SIGKILL);
+    (void)kill(d->kids[i].pid, SIGKILL);
   while (d->nkids > 0) {
     int status;
-    pid_t pid = waitpid(d->kids[0], &status, 0);
+    pid_t pid = waitpid(d->kids[0].pid, &status, 0);
 
     if (pid < 0 && errno == EINTR)
       continue;
@@ -704,6 +809,25 @@ static void fill_std_fds(void)
       return;
     }
   }
+}
+
+/* The datagram socket on which monitors say that their client logged in: the
+ * listener reads one end, every monitor inherits the other (monitor_set_login_note()). */
+static int open_logins(struct daemon *d)
+{
+  int sp[2], on = 1;
+
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return -1;
+  if (setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0 ||
+      fcntl(sp[1], F_SETFL, O_NONBLOCK) < 0) {
+    close(sp[0]);
+    close(sp[1]);
+    return -1;
+  }
+  d->logins = sp[0];
+  monitor_set_login_note(sp[1]);
+  return 0;
 }
 
 static int install_signals(void)
@@ -732,6 +856,7 @@ int daemon_run(struct conf *c, const struct daemon_reload *reload_how)
 
   memset(&d, 0, sizeof d);
   d.c = c;
+  d.logins = -1;
   d.reload = reload_how;
   implicit_from(&d.implicit, c);
   fill_std_fds();
@@ -742,7 +867,7 @@ int daemon_run(struct conf *c, const struct daemon_reload *reload_how)
     listeners_free(d.ls, d.nls, true);
     return EX_OSERR;
   }
-  if (install_signals() < 0) {
+  if (install_signals() < 0 || open_logins(&d) < 0) {
     log_msg(LOG_ERR, "signals: %s", strerror(errno));
     listeners_free(d.ls, d.nls, true);
     return EX_OSERR;
@@ -823,5 +948,7 @@ int daemon_run(struct conf *c, const struct daemon_reload *reload_how)
   close(sig_pipe[0]);
   close(sig_pipe[1]);
   sig_pipe[0] = sig_pipe[1] = -1;
+  close(d.logins);
+  monitor_set_login_note(-1);
   return code;
 }

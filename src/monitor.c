@@ -51,12 +51,32 @@
 #include "login.h"
 #include "logindelay.h"
 #include "monitor.h"
+#include "penalty.h"
 #include "sasl.h"
 #include "session.h"
 #include "spool.h"
 #include "mailbox.h"
 #include "tls.h"
 #include "worker.h"
+
+/* Where to say that the client logged in (the listener's per-source and pre-auth
+ * counts); -1 in inetd mode.  Never inherited by the worker or the session. */
+static int login_note = -1;
+
+void monitor_set_login_note(int fd)
+{
+  if (fd < 0 && login_note >= 0)
+    close(login_note);
+  login_note = fd;
+}
+
+/* In a child of the monitor: it has nothing to say to the listener. */
+static void forget_login_note(void)
+{
+  if (login_note >= 0)
+    close(login_note);
+  login_note = -1;
+}
 
 /* The privsep user, looked up by monitor_init(). */
 static uid_t ps_uid = (uid_t)-1;
@@ -172,6 +192,7 @@ static bool tcpwrap_allows(const struct conf *c, int fd)
   if (pid == 0) {
     const char *err = NULL;
 
+    forget_login_note();
     if (privsep_drop_worker(ps_uid, ps_gid, NULL, &err) < 0) {
       log_msg(LOG_ERR, "tcp-wrappers: %s", err);
       _exit(2);
@@ -278,6 +299,9 @@ struct monitor {
   char snonce[SCRAM_SNONCE_MAX + 1];
   char *scram_user;            /* whose proof held */
   unsigned failures;
+  char source[ACL_SOURCE_KEY_MAX];  /* acl_source_key(); "" when not an IP client */
+  char *tried;                 /* the name of the login attempt in progress (penalties) */
+  bool penalty_recorded;       /* it or the source had failures on record */
   struct auth_user user;
   bool login_delay_on;
   pid_t worker, session;
@@ -300,7 +324,26 @@ static void pause_seconds(unsigned sec)
     ;
 }
 
-/* A refused login: one stable log line (fail2ban), the growing delay, the answer. */
+/* Before credentials are checked: the login penalty of the source and the name, the
+ * same wait whatever the answer will be. */
+static void penalize(struct monitor *m, const char *user)
+{
+  const char *name = auth_name_valid(user) ? user : NULL;
+  unsigned sec;
+
+  free(m->tried);
+  m->tried = name != NULL ? util_xstrdup(name) : NULL;
+  sec = penalty_before(m->c, m->source[0] != '\0' ? m->source : NULL, name, time(NULL),
+                       &m->penalty_recorded);
+  if (sec == 0)
+    return;
+  log_msg(LOG_INFO, "login penalty for %s from %s: %u s", name != NULL ? name : "-",
+          m->peer, sec);
+  pause_seconds(sec);
+}
+
+/* A refused login: one stable log line (fail2ban), the shared penalty, the growing
+ * delay, the answer. */
 static void failed(struct monitor *m, struct privsep_msg *out, const char *mech,
                    const char *user, enum auth_status st, const char *reason)
 {
@@ -308,6 +351,12 @@ static void failed(struct monitor *m, struct privsep_msg *out, const char *mech,
 
   log_msg(LOG_NOTICE, "authentication failed for %s from %s: %s: %s",
           auth_name_valid(user) ? user : "-", m->peer, mech, reason ? reason : "?");
+  /* A temporary failure (PAM or a database down) is not the client's. */
+  if (st == AUTH_FAIL)
+    penalty_failed(m->c, m->source[0] != '\0' ? m->source : NULL,
+                   auth_name_valid(user) ? user : NULL, time(NULL));
+  free(m->tried);
+  m->tried = NULL;
   m->failures++;
   pause_seconds(login_failure_delay(m->failures));
   last = m->failures >= PARAMS_AUTH_FAILURES_MAX;
@@ -331,6 +380,10 @@ static void succeeded(struct monitor *m, struct privsep_msg *out)
   case LOGINDELAY_OFF:
     break;
   }
+  if (m->penalty_recorded)
+    penalty_succeeded(m->c, m->source[0] != '\0' ? m->source : NULL, m->tried);
+  free(m->tried);
+  m->tried = NULL;
   m->phase = MONITOR_AUTHED;
   result(out, PS_R_OK, false);
 }
@@ -377,8 +430,12 @@ static void check_digest(struct monitor *m, struct privsep_msg *out, const char 
 {
   char *secret = NULL;
   const char *err = NULL;
-  enum auth_status st = user_secret(m, user, &secret, &err);
-  bool ok = apop_is_digest(digest) && check(text, secret, digest);
+  enum auth_status st;
+  bool ok;
+
+  penalize(m, user);
+  st = user_secret(m, user, &secret, &err);
+  ok = apop_is_digest(digest) && check(text, secret, digest);
 
   util_free_secret(secret);
   if (st == AUTH_OK && ok)
@@ -396,6 +453,7 @@ static void do_pass(struct monitor *m, const struct monitor_req *r, struct privs
   for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
     if (strcmp(r->mech, mechs[i]) == 0)
       mech = mechs[i];
+  penalize(m, r->user);
   if (mech == NULL) {
     failed(m, out, "?", r->user, AUTH_FAIL, "unknown mechanism");
     return;
@@ -473,6 +531,7 @@ static void do_scram_verify(struct monitor *m, const struct monitor_req *r,
   memcpy(x.salt, m->salt, sizeof x.salt);
   memcpy(x.proof, r->bytes, sizeof x.proof);
   x.auth_message = util_xstrdup(r->auth_message);
+  penalize(m, r->user);
   st = user_secret(m, r->user, &secret, &err);
   ok = sasl_scram_verify(&x, secret, final, sizeof final) &&
        strstr(r->auth_message, expect) != NULL;
@@ -713,6 +772,7 @@ static int spawn_session(struct monitor *m)
     return -1;
   }
   if (m->session == 0) {
+    forget_login_note();
     close(m->wfd);
     close(sp[0]);
     _exit(session_run_user(m->c, m->srv, sp[1], m->peer, m->local));
@@ -830,6 +890,7 @@ int monitor_dialogue(const struct conf *c, int wfd, int sfd)
   r = dialogue(&m, &tls);
   auth_user_free(&m.user);
   free(m.scram_user);
+  free(m.tried);
   return r;
 }
 
@@ -864,6 +925,10 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   m.peer = peer;
   m.wfd = m.sfd = -1;
   session_make_stamp(m.stamp, sizeof m.stamp);
+  if (peer_sa == NULL || peer_sa->sa_family == AF_UNIX ||
+      acl_source_key(peer_sa, peer_len, c->source_prefix_ipv4, c->source_prefix_ipv6,
+                     m.source, sizeof m.source) < 0)
+    m.source[0] = '\0';
   if (peer_sa != NULL && peer_sa->sa_family != AF_UNIX) {
     char host[NI_MAXHOST];
     if (getnameinfo(peer_sa, peer_len, host, sizeof host, NULL, 0, NI_NUMERICHOST) == 0)
@@ -882,6 +947,7 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
     return EX_OSERR;
   }
   if (m.worker == 0) {
+    forget_login_note();
     close(wp[0]);
     _exit(worker_run(c, srv, rfd, wfd, wp[1], ps_uid, ps_gid, peer, local, m.stamp,
                      m.apop));
@@ -894,6 +960,7 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
   handed = r == 1;
   broken = r < 0;
   free(m.scram_user);
+  free(m.tried);
   if (!handed) {
     auth_user_free(&m.user);
     /* The worker is done or misbehaved: it goes, and so does the session-to-be. */
@@ -908,6 +975,10 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
     (void)wait_child(m.session);
     close(m.wfd);
     return broken ? EX_PROTOCOL : code;
+  }
+  if (login_note >= 0) {
+    (void)send(login_note, "L", 1, MSG_DONTWAIT);
+    forget_login_note();
   }
   if (!tls) {
     /* The worker handed the client over and ends. */

@@ -121,6 +121,26 @@ static GDBM_FILE numdb_lock(struct numdb *db, char *err, size_t errlen)
   }
 }
 
+/* The handle for one step on an open database, or NULL with a reason in err. */
+static GDBM_FILE numdb_begin(struct numdb *db, char *err, size_t errlen)
+{
+  if (db->fd < 0) {
+    snprintf(err, errlen, "database not open");
+    return NULL;
+  }
+  return numdb_lock(db, err, errlen);
+}
+
+/* Close the step's handle (which writes it out): ret, or -1 when that fails. */
+static int numdb_end(GDBM_FILE g, int ret, char *err, size_t errlen)
+{
+  if (gdbm_close(g) != 0 && ret == 0) {
+    snprintf(err, errlen, "%s", gdbm_strerror(gdbm_errno));
+    return -1;
+  }
+  return ret;
+}
+
 /* The stored value as a number: decimal digits only, as Mailutils writes them. */
 static int numdb_parse(const char *p, size_t n, uint64_t *out)
 {
@@ -155,11 +175,7 @@ int numdb_update(struct numdb *db, const char *key, uint64_t *val_r, bool *found
 
   *val_r = 0;
   *found_r = false;
-  if (db->fd < 0) {
-    snprintf(err, errlen, "database not open");
-    return -1;
-  }
-  g = numdb_lock(db, err, errlen);
+  g = numdb_begin(db, err, errlen);
   if (g == NULL)
     return -1;
   k.dptr = (char *)key;
@@ -194,11 +210,86 @@ int numdb_update(struct numdb *db, const char *key, uint64_t *val_r, bool *found
   }
   ret = 0;
 out:
-  if (gdbm_close(g) != 0 && ret == 0) {
+  ret = numdb_end(g, ret, err, errlen);
+  return ret;
+#endif
+}
+
+int numdb_delete(struct numdb *db, const char *key, char *err, size_t errlen)
+{
+#ifndef HAVE_GDBM
+  (void)db; (void)key;
+  snprintf(err, errlen, "pop3d was built without GDBM");
+  return -1;
+#else
+  GDBM_FILE g;
+  datum k = { .dptr = (char *)key, .dsize = (int)strlen(key) };
+  int ret = 0;
+
+  g = numdb_begin(db, err, errlen);
+  if (g == NULL)
+    return -1;
+  if (gdbm_delete(g, k) != 0 && gdbm_errno != GDBM_ITEM_NOT_FOUND) {
     snprintf(err, errlen, "%s", gdbm_strerror(gdbm_errno));
     ret = -1;
   }
+  ret = numdb_end(g, ret, err, errlen);
   return ret;
+#endif
+}
+
+long numdb_sweep(struct numdb *db, const char *prefix, numdb_keep_fn keep, void *arg,
+                 char *err, size_t errlen)
+{
+#ifndef HAVE_GDBM
+  (void)db; (void)prefix; (void)keep; (void)arg;
+  snprintf(err, errlen, "pop3d was built without GDBM");
+  return -1;
+#else
+  size_t plen = strlen(prefix), ngone = 0, cap = 0;
+  datum *gone = NULL;
+  GDBM_FILE g;
+  datum k;
+  long kept = 0;
+  int ret = 0;
+
+  g = numdb_begin(db, err, errlen);
+  if (g == NULL)
+    return -1;
+  /* Deleting while walking the keys may skip some: collect, then delete. */
+  for (k = gdbm_firstkey(g); k.dptr != NULL;) {
+    datum next = gdbm_nextkey(g, k), v;
+    uint64_t n;
+    bool drop = false;
+
+    if (k.dsize >= 0 && (size_t)k.dsize >= plen && memcmp(k.dptr, prefix, plen) == 0) {
+      v = gdbm_fetch(g, k);
+      drop = v.dptr == NULL || numdb_parse(v.dptr, (size_t)v.dsize, &n) < 0 ||
+             !keep(n, arg);
+      free(v.dptr);
+      kept += !drop;
+    }
+    if (drop) {
+      if (ngone == cap) {
+        cap = cap ? 2 * cap : 64;
+        gone = util_xreallocarray(gone, cap, sizeof *gone);
+      }
+      gone[ngone++] = k;
+    } else {
+      free(k.dptr);
+    }
+    k = next;
+  }
+  for (size_t i = 0; i < ngone; i++) {
+    if (gdbm_delete(g, gone[i]) != 0 && gdbm_errno != GDBM_ITEM_NOT_FOUND && ret == 0) {
+      snprintf(err, errlen, "%s", gdbm_strerror(gdbm_errno));
+      ret = -1;
+    }
+    free(gone[i].dptr);
+  }
+  free(gone);
+  ret = numdb_end(g, ret, err, errlen);
+  return ret < 0 ? -1 : kept;
 #endif
 }
 

@@ -221,9 +221,11 @@ class Site:
         with open(self.conf, "w") as f:
             f.write("logging { syslog no; };\n"
                     "privsep-chroot \"%s\";\n"
+                    "login-penalty-file \"%s\";\n"
                     "mailbox { mail-spool \"%s\"; };\n"
                     "locking { retry-count 1; retry-sleep 0; };\n"
-                    "%s\n%s\n" % (self.empty, self.spool, auth, extra))
+                    "%s\n%s\n" % (self.empty, os.path.join(self.dir, "penalty.db"),
+                                    self.spool, auth, extra))
 
     def env(self):
         e = dict(os.environ)
@@ -263,11 +265,12 @@ class Site:
 
     def conf_for(self, binary):
         """The configuration file for binary: Mailutils' pop3d (compared with pop3d in
-        some tests) has no privsep-chroot statement."""
+        some tests) has no privsep-chroot or login-penalty-file statement."""
         if os.path.realpath(binary) != "/usr/sbin/pop3d":
             return self.conf
         with open(self.conf) as f:
-            text = "".join(l for l in f if not l.startswith("privsep-"))
+            text = "".join(l for l in f
+                           if not l.startswith(("privsep-", "login-penalty-")))
         other = self.conf + ".mailutils"
         with open(other, "w") as f:
             f.write(text)

@@ -1,4 +1,5 @@
-/* test_acl.c - acl address matching, entry order, exec/ifexec, expansion.
+/* test_acl.c - acl address matching, entry order, exec/ifexec, expansion; what one
+ * source is, and the login penalties kept per source and per name.
  * GPL-3.0-or-later. */
 #include <config.h>
 
@@ -10,6 +11,9 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "conf.h"
+#include "params.h"
+#include "penalty.h"
 #include "tap.h"
 
 /* A client address as the listener sees it. */
@@ -194,6 +198,85 @@ static void test_expand(void)
   }
 }
 
+static void test_source_key(void)
+{
+  static const struct {
+    const char *addr;
+    unsigned b4, b6;
+    const char *key;
+  } c[] = {
+    { "192.0.2.77", 32, 64, "192.0.2.77/32" },
+    { "192.0.2.77", 24, 64, "192.0.2.0/24" },
+    { "::ffff:192.0.2.77", 24, 64, "192.0.2.0/24" },       /* dual-stack listener */
+    { "2001:db8:1:2:3:4:5:6", 32, 64, "2001:db8:1:2::/64" },
+    { "2001:db8:1:2:3:4:5:6", 32, 128, "2001:db8:1:2:3:4:5:6/128" },
+    { "2001:db8:1:2:3:4:5:6", 32, 200, "2001:db8:1:2:3:4:5:6/128" },
+  };
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
+  char key[ACL_SOURCE_KEY_MAX];
+
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = client(c[i].addr, 110, &ss);
+
+    key[0] = '\0';
+    ok(acl_source_key((struct sockaddr *)&ss, sl, c[i].b4, c[i].b6, key, sizeof key) == 0 &&
+       strcmp(key, c[i].key) == 0, "source of %s /%u /%u: %s (got %s)", c[i].addr,
+       c[i].b4, c[i].b6, c[i].key, key);
+  }
+  ok(acl_source_key((struct sockaddr *)&sun, sizeof sun, 32, 64, key, sizeof key) < 0,
+     "a UNIX socket client has no source");
+  ok(acl_source_key((struct sockaddr *)&sun, 1, 32, 64, key, 4) < 0, "short buffer refused");
+}
+
+static void test_penalty(const char *scratch)
+{
+  static const unsigned want[] = { 0, 0, 0, 2, 4, 8, 15, 15, 15 };
+  char path[256];
+  struct conf c;
+  bool rec;
+  time_t t = 1700000000;
+
+  for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++)
+    ok(penalty_delay(i, 15) == want[i], "%u failures: %u s", i, want[i]);
+  ok(penalty_delay(40, 15) == 15 && penalty_delay(1000, 3) == 3, "capped");
+
+  conf_init(&c);
+  snprintf(path, sizeof path, "%s/penalty.db", scratch);
+  free(c.login_penalty_file);
+  c.login_penalty_file = strdup(path);
+  c.login_penalty_max = 15;
+  ok(penalty_before(&c, "192.0.2.1/32", "alice", t, &rec) == 0 && !rec, "nothing on record");
+  for (int i = 0; i < 4; i++)
+    penalty_failed(&c, "192.0.2.1/32", "alice", t);
+  ok(penalty_before(&c, "192.0.2.1/32", "bob", t, &rec) == 4 && rec, "the source's 4 failures");
+  ok(penalty_before(&c, "198.51.100.1/32", "alice", t, &rec) == 4 && rec,
+     "the name's 4 failures, from another source");
+  ok(penalty_before(&c, "198.51.100.1/32", "bob", t, &rec) == 0 && !rec,
+     "another source and name: no wait");
+  ok(penalty_before(&c, NULL, "alice", t + PARAMS_LOGIN_PENALTY_WINDOW, &rec) == 0,
+     "forgotten after the window");
+  penalty_failed(&c, NULL, "alice", t + PARAMS_LOGIN_PENALTY_WINDOW);
+  ok(penalty_before(&c, NULL, "alice", t + PARAMS_LOGIN_PENALTY_WINDOW, &rec) == 0 && rec,
+     "a failure after the window starts again at one");
+  penalty_succeeded(&c, "192.0.2.1/32", "alice");
+  ok(penalty_before(&c, "192.0.2.1/32", "alice", t, &rec) == 0 && !rec,
+     "a success clears both");
+  /* The sweep (due: never swept) removes what no longer counts. */
+  penalty_failed(&c, "203.0.113.1/32", NULL, t);
+  penalty_failed(&c, "203.0.113.2/32", NULL, t + PARAMS_LOGIN_PENALTY_WINDOW + 10);
+  for (int i = 0; i < 3; i++)
+    penalty_failed(&c, "203.0.113.2/32", NULL, t + PARAMS_LOGIN_PENALTY_WINDOW + 10);
+  ok(penalty_before(&c, "203.0.113.1/32", NULL, t, &rec) == 0 && !rec,
+     "a sweep removed a failure that no longer counts");
+  ok(penalty_before(&c, "203.0.113.2/32", NULL, t + PARAMS_LOGIN_PENALTY_WINDOW + 10, &rec)
+     == 4 && rec, "and kept the one that does");
+  c.login_penalty_max = 0;
+  ok(penalty_before(&c, "203.0.113.2/32", NULL, t + PARAMS_LOGIN_PENALTY_WINDOW + 10, &rec)
+     == 0 && !rec, "login-penalty-max 0: off");
+  conf_free(&c);
+}
+
 int main(void)
 {
   char scratch[] = "/tmp/test_acl.XXXXXX";
@@ -205,6 +288,8 @@ int main(void)
   test_match();
   test_order(scratch);
   test_expand();
+  test_source_key();
+  test_penalty(scratch);
   snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);
   if (system(cmd) != 0)
     printf("# could not remove %s\n", scratch);

@@ -31,7 +31,7 @@
 #define PARAMS_MAX_CHILDREN_DEFAULT 10
 /* Children whose client has not logged in yet, from one source (max-preauth-per-source),
  * and what one source is (source-prefix-ipv4, source-prefix-ipv6). */
-#define PARAMS_MAX_PREAUTH_PER_SOURCE 5
+#define PARAMS_MAX_PREAUTH_PER_SOURCE 10
 #define PARAMS_SOURCE_PREFIX_IPV4 32
 #define PARAMS_SOURCE_PREFIX_IPV6 64
 /* Mailutils: listen() backlog of a server block. */

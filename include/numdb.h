@@ -43,6 +43,12 @@ typedef bool (*numdb_update_fn)(uint64_t old, bool found, uint64_t *new_r, void 
 int numdb_update(struct numdb *db, const char *key, uint64_t *val_r, bool *found_r,
                  numdb_update_fn update, void *arg, char *err, size_t errlen) WUR;
 
+/* Read n keys under one lock: vals[i] and found[i] as numdb_update() gives them for a
+ * plain read, except that a value that is not a number counts as absent.  0, or -1 with
+ * a reason in err. */
+int numdb_read(struct numdb *db, const char *const *keys, size_t n, uint64_t *vals,
+               bool *found, char *err, size_t errlen) WUR;
+
 /* Store key = val unconditionally.  0 or -1 with a reason in err. */
 int numdb_put(struct numdb *db, const char *key, uint64_t val, char *err,
               size_t errlen) WUR;

@@ -215,6 +215,37 @@ out:
 #endif
 }
 
+int numdb_read(struct numdb *db, const char *const *keys, size_t n, uint64_t *vals,
+               bool *found, char *err, size_t errlen)
+{
+#ifndef HAVE_GDBM
+  (void)db; (void)keys; (void)n; (void)vals; (void)found;
+  snprintf(err, errlen, "pop3d was built without GDBM");
+  return -1;
+#else
+  GDBM_FILE g = numdb_begin(db, err, errlen);
+  int ret = 0;
+
+  if (g == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    datum k = { .dptr = (char *)keys[i], .dsize = (int)strlen(keys[i]) };
+    datum v = gdbm_fetch(g, k);
+
+    vals[i] = 0;
+    found[i] = false;
+    if (v.dptr != NULL) {
+      found[i] = numdb_parse(v.dptr, (size_t)v.dsize, &vals[i]) == 0;
+      free(v.dptr);
+    } else if (gdbm_errno != GDBM_ITEM_NOT_FOUND && ret == 0) {
+      snprintf(err, errlen, "%s", gdbm_strerror(gdbm_errno));
+      ret = -1;
+    }
+  }
+  return numdb_end(g, ret, err, errlen);
+#endif
+}
+
 int numdb_delete(struct numdb *db, const char *key, char *err, size_t errlen)
 {
 #ifndef HAVE_GDBM

@@ -190,39 +190,39 @@ static int clear(struct numdb *db, const char *key, void *arg, char *err, size_t
   return numdb_delete(db, key, err, errlen);
 }
 
-struct read_arg {
-  uint64_t now;
-  unsigned most;
-  bool recorded;
-};
-
-static int read_count(struct numdb *db, const char *key, void *arg, char *err,
-                      size_t errlen)
-{
-  struct read_arg *a = arg;
-  uint64_t v;
-  bool found;
-  unsigned n;
-
-  if (numdb_update(db, key, &v, &found, NULL, NULL, err, errlen) < 0)
-    return -1;
-  if (found) {
-    a->recorded = true;
-    n = count_of(v, a->now);
-    if (n > a->most)
-      a->most = n;
-  }
-  return 0;
-}
-
 unsigned penalty_before(const struct conf *c, const char *source, const char *user,
                         time_t now, bool *recorded_r)
 {
-  struct read_arg a = { .now = now < 0 ? 0 : (uint64_t)now, .most = 0, .recorded = false };
+  const char *names[2];
+  uint64_t vals[2], t = now < 0 ? 0 : (uint64_t)now;
+  bool found[2];
+  char err[160];
+  struct numdb db;
+  struct keys k;
+  unsigned most = 0;
 
-  each_key(c, source, user, read_count, &a, NULL);
-  *recorded_r = a.recorded;
-  return penalty_delay(a.most, c->login_penalty_max);
+  *recorded_r = false;
+  if (!usable(c))
+    return 0;
+  keys_of(&k, source, user);
+  if (k.n == 0 || open_db(c, &db) < 0)
+    return 0;
+  for (size_t i = 0; i < k.n; i++)
+    names[i] = k.v[i];
+  /* Both keys in one step: this runs before every login. */
+  if (numdb_read(&db, names, k.n, vals, found, err, sizeof err) < 0)
+    log_msg(LOG_WARNING, "login penalties: %s: %s", db.path, err);
+  else
+    for (size_t i = 0; i < k.n; i++)
+      if (found[i]) {
+        unsigned n = count_of(vals[i], t);
+
+        *recorded_r = true;
+        if (n > most)
+          most = n;
+      }
+  numdb_close(&db);
+  return penalty_delay(most, c->login_penalty_max);
 }
 
 void penalty_failed(const struct conf *c, const char *source, const char *user,

@@ -124,6 +124,9 @@ static void message_body(struct session *s, const struct cmd_outcome *o)
     return;
   }
   proto_ml_end(&s->t);
+  /* A client that stopped reading (the timeout) or went away did not get it all. */
+  if (s->t.status != TRANSPORT_OK)
+    return;
   s->mb.msgs[o->index].flags |= MAILBOX_MSG_RETRIEVED;
   if (o->lines < 0) {
     s->n_retrieved++;

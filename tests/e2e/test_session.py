@@ -1,6 +1,7 @@
 """RFC 1939 session end to end: every command, errors, CAPA, pipelining, hostile input,
 UPDATE semantics, locking, crash safety."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -349,6 +350,8 @@ def test_write_timeout_releases_lock(site):
     s.proc.wait(timeout=30)
     assert s.proc.returncode != 0
     s.close()
+    # The message did not get through: the end-of-session line doesn't count it.
+    assert re.search(r"user alice, 0 messages \(0 octets\) retrieved", s.stderr), s.stderr
     s2 = site.inetd()
     assert s2.login().startswith("+OK")
     s2.cmd("QUIT")

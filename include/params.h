@@ -155,4 +155,8 @@
  * may wait on a server). */
 #define PARAMS_MONITOR_REPLY_TIMEOUT_MS (120 * 1000)
 
+/* Private-key operations the monitor does for one connection's worker: a TLS handshake
+ * needs one (none when a session is resumed). */
+#define PARAMS_TLS_KEY_OPS_MAX 1
+
 #endif

@@ -111,6 +111,12 @@ void tls_conn_free(struct tls_conn *c);
 #define TLS_SIGN_HASH 1u
 #define TLS_DECRYPT 2u
 void tls_set_signer(int fd);
+/* Is data what a TLS server's handshake has signed with its key: a TLS 1.3
+ * CertificateVerify (64 spaces, the context string, a NUL and a transcript hash), the
+ * randoms and ECDHE or DHE parameters of a TLS 1.0-1.2 ServerKeyExchange, or, for
+ * TLS_SIGN_HASH, a digest of a hash's length?  A worker taken over by an attacker must
+ * not get anything else signed.  (TLS_DECRYPT, RSA key exchange, can't be checked.) */
+bool tls_sign_request_ok(uint32_t kind, const unsigned char *data, size_t n);
 struct privsep_msg;
 void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
               uint32_t algo, const unsigned char *data, size_t n, struct privsep_msg *out);

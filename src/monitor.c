@@ -304,6 +304,7 @@ struct monitor {
   bool penalty_recorded;       /* it or the source had failures on record */
   struct auth_user user;
   bool login_delay_on;
+  unsigned key_ops;            /* private-key operations done for the worker */
   pid_t worker, session;
   int wfd, sfd;
 };
@@ -596,6 +597,15 @@ static int handle(struct monitor *m, struct privsep_msg *in, struct privsep_msg 
     free(user);
     break;
   case PS_SIGN:
+    /* One handshake needs one operation, on data of a handshake's shape: a worker
+     * taken over gets no signing service out of the monitor. */
+    if (++m->key_ops > PARAMS_TLS_KEY_OPS_MAX ||
+        !tls_sign_request_ok(r.kind, r.bytes, r.nbytes)) {
+      log_msg(LOG_ERR, "monitor: %s private-key request from the worker (kind %lu, %zu "
+              "bytes)", m->key_ops > PARAMS_TLS_KEY_OPS_MAX ? "one more" : "malformed",
+              (unsigned long)(r.kind & 0xffu), r.nbytes);
+      return -1;
+    }
     tls_sign(m->c, &m->tls, r.kind, r.algo, r.bytes, r.nbytes, out);
     break;
   default:

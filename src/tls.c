@@ -213,6 +213,57 @@ static void where(const struct conf_server *srv, char *buf, size_t len)
              srv->port);
 }
 
+/* A vector with a 2-byte length at *off, at least one byte long, within n. */
+static bool vec16(const unsigned char *d, size_t n, size_t *off)
+{
+  size_t l;
+
+  if (n - *off < 2)
+    return false;
+  l = (size_t)d[*off] << 8 | d[*off + 1];
+  if (l == 0 || n - *off - 2 < l)
+    return false;
+  *off += 2 + l;
+  return true;
+}
+
+bool tls_sign_request_ok(uint32_t kind, const unsigned char *data, size_t n)
+{
+  static const char context[] = "TLS 1.3, server CertificateVerify";
+  const size_t pre = 64 + sizeof context;        /* the context string with its NUL */
+  size_t off;
+
+  switch (kind & 0xffu) {
+  case TLS_SIGN_DATA:
+    if (n == pre + 32 || n == pre + 48 || n == pre + 64) {
+      size_t i;
+
+      for (i = 0; i < 64 && data[i] == ' '; i++)
+        ;
+      if (i == 64 && memcmp(data + 64, context, sizeof context) == 0)
+        return true;
+    }
+    /* client_random, server_random, then ServerECDHParams or ServerDHParams. */
+    if (n < 64 + 4)
+      return false;
+    if (data[64] == 3)                           /* named_curve */
+      return n == 64 + 4 + (size_t)data[67] && data[67] > 0;
+    off = 64;
+    return vec16(data, n, &off) && vec16(data, n, &off) && vec16(data, n, &off) &&
+           off == n;
+  case TLS_SIGN_HASH:
+    /* A DigestInfo (RSA PKCS#1 v1.5: a DER SEQUENCE around a SHA-1 or SHA-2 digest),
+     * MD5+SHA-1 (TLS 1.0 and 1.1 with RSA), or one bare digest. */
+    if (n == 35 || n == 47 || n == 51 || n == 67 || n == 83)
+      return data[0] == 0x30 && data[1] == n - 2;
+    return n == 36 || n == 20 || n == 28 || n == 32 || n == 48 || n == 64;
+  case TLS_DECRYPT:
+    return true;
+  default:
+    return false;
+  }
+}
+
 #ifndef HAVE_GNUTLS
 /* ---------------------------------------------------------------------------------- */
 /* Built without GnuTLS                                                               */

@@ -863,3 +863,30 @@ def test_manual_daemon_example(site):
     p.pass_(PASSWORDS["alice"])
     assert p.stat()[0] == 3
     p.quit()
+
+
+@pytest.mark.skipif(GNUTLS_CLI is None, reason="gnutls-cli (gnutls-bin) is not installed")
+@pytest.mark.parametrize("key_type", ["rsa", "ecdsa", "ed25519"])
+def test_every_key_kind_and_handshake_signs_through_the_monitor(site, tls, key_type):
+    """The monitor signs only what a handshake signs, once per connection: TLS 1.3
+    CertificateVerify and TLS 1.2 ServerKeyExchange (ECDHE and DHE) with RSA, ECDSA and
+    Ed25519 keys, and RSA key exchange (a decryption) all still work."""
+    key, cert = os.path.join(tls.dir, "k.pem"), os.path.join(tls.dir, "c.pem")
+    certtool("--generate-privkey", "--key-type=" + key_type, "--outfile", key)
+    os.chmod(key, 0o600)
+    with open(os.path.join(tls.dir, "t"), "w") as f:
+        f.write(SERVER_TEMPLATE)
+    certtool("--generate-self-signed", "--load-privkey", key, "--template",
+             os.path.join(tls.dir, "t"), "--outfile", cert)
+    port = free_port()
+    prio = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:+DHE-RSA:+RSA"
+    start_daemon(site, "server 127.0.0.1:%d { tls-mode connection; %s };\n"
+                 % (port, tls.block(cert=cert, key=key,
+                                    extra='ssl-priorities "%s";' % prio)), [port])
+    cases = [("TLS1.3", "+ECDHE-RSA:+ECDHE-ECDSA"), ("TLS1.2", "+ECDHE-RSA:+ECDHE-ECDSA")]
+    if key_type == "rsa":
+        cases += [("TLS1.2", "+DHE-RSA"), ("TLS1.2", "+RSA")]
+    for vers, kx in cases:
+        r = gnutls_cli(["--insecure", "-p", str(port), "127.0.0.1", "--priority",
+                        "NORMAL:-VERS-ALL:+VERS-%s:-KX-ALL:%s" % (vers, kx)], b"QUIT\r\n")
+        assert b"+OK POP3 Ready" in r.stdout, (key_type, vers, kx, r.stderr[-400:])

@@ -18,6 +18,7 @@
 #include "privsep.h"
 #include "spool.h"
 #include "tap.h"
+#include "tls.h"
 
 static void test_names(void)
 {
@@ -187,6 +188,49 @@ static size_t encode(unsigned char *buf, uint32_t type, const char *s1)
   return n;
 }
 
+/* A PS_SIGN request: kind, algorithm, n bytes of data. */
+static size_t encode_sign(unsigned char *buf, uint32_t kind, const unsigned char *data,
+                          size_t n)
+{
+  struct privsep_msg m;
+
+  privsep_msg_init(&m, PS_SIGN);
+  privsep_put_u32(&m, kind);
+  privsep_put_u32(&m, 0);
+  privsep_put_bytes(&m, data, n);
+  for (int i = 0; i < 4; i++) {
+    buf[i] = (unsigned char)((uint32_t)PS_SIGN >> (24 - 8 * i));
+    buf[4 + i] = (unsigned char)((uint32_t)m.len >> (24 - 8 * i));
+  }
+  memcpy(buf + 8, m.buf, m.len);
+  return 8 + m.len;
+}
+
+/* The monitor signs once per connection, and only what a handshake signs. */
+static void test_key_oracle(void)
+{
+  static const char context[] = "TLS 1.3, server CertificateVerify";
+  unsigned char tv[64 + sizeof context + 32], a[512], b[512], other[100];
+  const unsigned char *d[2] = { a, b };
+  size_t l[2];
+  struct conf c;
+
+  conf_init(&c);
+  memset(tv, ' ', 64);
+  memcpy(tv + 64, context, sizeof context);
+  memset(tv + 64 + sizeof context, 0x5a, 32);
+  memset(other, 'x', sizeof other);
+  l[0] = encode_sign(a, TLS_SIGN_DATA, tv, sizeof tv);
+  ok(play(&c, d, l, 1, true) == 0, "one CertificateVerify to sign: served");
+  l[1] = encode_sign(b, TLS_SIGN_DATA, tv, sizeof tv);
+  ok(play(&c, d, l, 2, true) == -1 && strstr(last_log, "one more private-key request"),
+     "a second one: the session is closed, and logged");
+  l[0] = encode_sign(a, TLS_SIGN_DATA, other, sizeof other);
+  ok(play(&c, d, l, 1, true) == -1 && strstr(last_log, "malformed private-key request"),
+     "arbitrary data to sign: refused, and logged");
+  conf_free(&c);
+}
+
 /* A worker that breaks the protocol gets the session closed (-1) and a log line, never
  * a crash; one that behaves and then ends gets 0. */
 static void test_bad_worker(void)
@@ -249,5 +293,6 @@ int main(void)
   test_split();
   test_codec();
   test_bad_worker();
+  test_key_oracle();
   return tap_done();
 }

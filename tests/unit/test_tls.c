@@ -170,8 +170,42 @@ static void test_modes(void)
   conf_free(&c);
 }
 
+/* What the monitor agrees to sign for a worker. */
+static void test_sign_shapes(void)
+{
+  static const char context[] = "TLS 1.3, server CertificateVerify";
+  unsigned char d[400];
+  size_t pre = 64 + sizeof context;
+
+  memset(d, ' ', 64);
+  memcpy(d + 64, context, sizeof context);
+  ok(tls_sign_request_ok(TLS_SIGN_DATA, d, pre + 32) &&
+     tls_sign_request_ok(TLS_SIGN_DATA, d, pre + 48), "TLS 1.3 CertificateVerify");
+  ok(!tls_sign_request_ok(TLS_SIGN_DATA, d, pre + 31), "with a hash of no hash's length");
+  d[3] = 'x';
+  ok(!tls_sign_request_ok(TLS_SIGN_DATA, d, pre + 32), "with a wrong prefix");
+  /* ECDHE: randoms, named_curve, curve, point length, point. */
+  memset(d, 0x11, 64);
+  d[64] = 3; d[65] = 0; d[66] = 29; d[67] = 32;
+  ok(tls_sign_request_ok(TLS_SIGN_DATA, d, 64 + 4 + 32), "TLS 1.2 ECDHE parameters");
+  ok(!tls_sign_request_ok(TLS_SIGN_DATA, d, 64 + 4 + 33), "with a byte more");
+  /* DHE: p, g, Ys. */
+  d[64] = 0; d[65] = 2; d[68] = 0; d[69] = 1; d[71] = 0; d[72] = 3;
+  ok(tls_sign_request_ok(TLS_SIGN_DATA, d, 76), "TLS 1.2 DHE parameters");
+  ok(!tls_sign_request_ok(TLS_SIGN_DATA, d, 77), "with a trailing byte");
+  ok(!tls_sign_request_ok(TLS_SIGN_DATA, d, 20), "too short for anything");
+  d[0] = 0x30; d[1] = 49;
+  ok(tls_sign_request_ok(TLS_SIGN_HASH, d, 51), "a SHA-256 DigestInfo");
+  d[1] = 48;
+  ok(!tls_sign_request_ok(TLS_SIGN_HASH, d, 51), "a DigestInfo of a wrong length");
+  ok(tls_sign_request_ok(TLS_SIGN_HASH, d, 32), "a bare SHA-256 digest");
+  ok(!tls_sign_request_ok(TLS_SIGN_HASH, d, 100), "no hash is 100 bytes");
+  ok(!tls_sign_request_ok(7, d, 32), "an unknown operation");
+}
+
 int main(void)
 {
+  test_sign_shapes();
   test_masks();
   test_files();
   test_modes();

@@ -2,9 +2,10 @@
 # Build the Debian package (dpkg-buildpackage -us -uc -b) in a copy of the source
 # tree, unpack it into a scratch root with dpkg -x and check what it installs, then
 # install and purge it with dpkg --root in another scratch root, its maintainer
-# scripts included.  The host's own packages are left alone: installing pop3d for
-# real would remove the other POP3 servers (Conflicts: pop3-server), so apt is only
-# asked to simulate that.  Run it as root on Debian 12; it installs debhelper,
+# scripts included, and runs postinst and postrm once more, for real, on a copy of
+# /etc in a mount namespace (the pop3d user).  The host's own packages and users are
+# left alone: installing pop3d for real would remove the other POP3 servers
+# (Conflicts: pop3-server), so apt is only asked to simulate that.  Run it as root on Debian 12; it installs debhelper,
 # dpkg-dev and fakeroot (and the build dependencies) when they are missing.
 # Prints one "ok"/"not ok" line per check and ends with "deb: N passed, M failed".
 #   DEB_WORK   scratch directory, kept (default: a new directory under /tmp, removed
@@ -91,7 +92,8 @@ for f in ./usr/sbin/pop3d ./etc/pop3d.conf ./etc/pam.d/gnu-pop3d \
          ./usr/share/man/man8/pop3d.8.gz ./usr/share/man/man5/pop3d.conf.5.gz \
          ./usr/share/man/man8/popauth.8.gz ./usr/share/info/pop3d.info.gz \
          ./lib/systemd/system/pop3d.service ./lib/systemd/system/pop3d.socket \
-         './lib/systemd/system/pop3d@.service' ./etc/xinetd.d/pop3d \
+         './lib/systemd/system/pop3d@.service' ./lib/systemd/system/pop3s.socket \
+         './lib/systemd/system/pop3s@.service' ./etc/xinetd.d/pop3d \
          ./etc/fail2ban/filter.d/pop3d.conf ./etc/fail2ban/jail.d/pop3d.conf \
          ./usr/share/doc/pop3d/copyright; do
   check "package contains $f" grep -qF " $f" "$work/contents"
@@ -114,6 +116,8 @@ for field in Provides Conflicts Replaces; do
   check "$field: pop3-server" sh -c "dpkg-deb -f '$deb' $field | grep -qw pop3-server"
 done
 check "Depends has the shared libraries" sh -c "dpkg-deb -f '$deb' Depends | grep -q libc6"
+check "the package has a postrm" test -x "$ctl/postrm"
+check "postrm removes the user pop3d on purge" grep -q 'deluser --system' "$ctl/postrm"
 # Installed, not enabled or started: postinst re-enables a unit only if the
 # administrator had enabled it (was-enabled), and starts nothing.
 check "postinst doesn't enable pop3d on a new install" \
@@ -162,6 +166,9 @@ if dpkg_root --force-depends -i "$deb" >"$work/dpkg-root.log" 2>&1; then
     "dpkg-query --admindir='$droot/var/lib/dpkg' -W -f='\${Conffiles}' pop3d | grep -q '^ /etc/pop3d.conf '"
   check "dpkg --root: the installed pop3d lints the installed configuration" \
     "$droot/usr/sbin/pop3d" --config-lint --config-file="$droot/etc/pop3d.conf"
+  check "dpkg --root: postinst made the privsep-chroot /var/lib/pop3d/empty (root, 0755, empty)" \
+    sh -c "[ \"\$(stat -c '%U %a' '$droot/var/lib/pop3d/empty')\" = 'root 755' ] &&
+           [ -z \"\$(ls -A '$droot/var/lib/pop3d/empty')\" ]"
   check "dpkg --root: no unit enabled" sh -c \
     "! find '$droot/etc/systemd' -name 'pop3d*' 2>/dev/null | grep -q ."
   host_units >"$work/host-systemd.after"
@@ -171,12 +178,47 @@ if dpkg_root --force-depends -i "$deb" >"$work/dpkg-root.log" 2>&1; then
     ok "dpkg --root purges the package"
     check "dpkg --root: purge leaves no file behind" sh -c \
       "! find '$droot/etc' '$droot/usr' '$droot/lib' -type f 2>/dev/null | grep -q ."
+    check "dpkg --root: purge removes /var/lib/pop3d" test ! -e "$droot/var/lib/pop3d"
   else
     sed 's/^/# /' "$work/dpkg-root.log" | tail -20; notok "dpkg --root purges the package"
   fi
 else
   sed 's/^/# /' "$work/dpkg-root.log" | tail -20
   notok "dpkg --root installs the package (maintainer scripts included)"
+fi
+
+# The user and group: the maintainer scripts run for real (DPKG_ROOT unset) in a mount
+# namespace where /etc is a copy of the host's and /var/lib, /var/log and /run are
+# scratch directories, so that adduser and deluser edit the copy and the host is left
+# alone.  Skipped where no mount namespace can be made.
+ns=$work/ns
+in_ns() {
+  # shellcheck disable=SC2016
+  unshare --mount sh -c 'mount --make-rprivate / && mount --bind "$0/etc" /etc &&
+    mount --bind "$0/lib" /var/lib && mount --bind "$0/log" /var/log &&
+    mount --bind "$0/run" /run && exec "$@"' "$ns" "$@"
+}
+if [ "$(id -u)" = 0 ] && unshare --mount true 2>/dev/null; then
+  rm -rf "$ns" && mkdir -p "$ns/lib" "$ns/log" "$ns/run" && cp -a /etc "$ns/etc"
+  cp /etc/passwd "$work/passwd.host"
+  # A host with a pop3d user already: start the copy without it.
+  if grep -q '^pop3d:' "$ns/etc/passwd"; then in_ns deluser --system --quiet pop3d; fi
+  if grep -q '^pop3d:' "$ns/etc/group"; then in_ns delgroup --quiet pop3d; fi
+  check "postinst configure runs (DPKG_ROOT unset)" in_ns "$ctl/postinst" configure
+  gid=$(awk -F: '$1 == "pop3d" { print $3 }' "$ns/etc/group")
+  check "postinst made the group pop3d" test -n "$gid"
+  check "postinst made the system user pop3d (group pop3d, no home, no login)" \
+    grep -qE "^pop3d:[^:]*:[0-9]+:$gid:[^:]*:/nonexistent:/usr/sbin/nologin\$" \
+    "$ns/etc/passwd"
+  check "postinst made /var/lib/pop3d/empty" test -d "$ns/lib/pop3d/empty"
+  check "postrm purge runs" in_ns "$ctl/postrm" purge
+  check "postrm purge removed the user pop3d" sh -c "! grep -q '^pop3d:' '$ns/etc/passwd'"
+  check "postrm purge removed the group pop3d" sh -c "! grep -q '^pop3d:' '$ns/etc/group'"
+  check "postrm purge removed /var/lib/pop3d" test ! -e "$ns/lib/pop3d"
+  check "the host's users are untouched" cmp /etc/passwd "$work/passwd.host"
+else
+  n=$((n + 1)); passed=$((passed + 1))
+  echo "ok $n - postinst and postrm make and remove the user # SKIP no mount namespace"
 fi
 
 # lintian, when it is installed (it is not a dependency of this check).

@@ -81,8 +81,9 @@ void apop_db_close(struct apop_db *db);
 bool apop_available(const struct conf *c);
 
 /* The user's secret from the configured database.  AUTH_OK with *secret_r;
- * AUTH_FAIL with *secret_r NULL when the user has no secret; AUTH_TEMP / AUTH_PERM
- * when the database can't be used (*error_r says why). */
+ * AUTH_FAIL with *secret_r NULL when the user has no secret (*error_r is
+ * AUTH_BAD_LOGIN, the reason of a wrong digest too); AUTH_TEMP / AUTH_PERM when the
+ * database can't be used (*error_r says why). */
 enum auth_status apop_secret(const struct conf *c, const char *user, char **secret_r,
                              const char **error_r) WUR;
 

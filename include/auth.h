@@ -6,7 +6,7 @@
  *   pam       Linux-PAM, service `pam { service NAME; }` (default gnu-pop3d)
  *   virtdomain  user@domain (or user%domain) against DIR/domain passwd-format files
  * The first module that says yes wins.  An unknown user costs the same as a known one
- * and gets the same answer.
+ * with a wrong password, gets the same answer and logs the same reason.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -34,6 +34,11 @@ enum auth_status {
   AUTH_TEMP = -2,    /* server-side trouble: [SYS/TEMP] */
   AUTH_PERM = -3,    /* configuration selects something unusable: [SYS/PERM] */
 };
+
+/* The reason of a refused login, whether the user is unknown or the password (or the
+ * APOP secret's digest) wrong: the log tells no more than the answer which names exist.
+ * Locked or expired accounts and server trouble have reasons of their own. */
+#define AUTH_BAD_LOGIN "bad user name or password"
 
 /* Call once before serving, as root and before chroot or fork: makes the dummy hash
  * that unknown users cost of the same kind and cost as the site's own (the most

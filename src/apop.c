@@ -446,7 +446,7 @@ enum auth_status apop_secret(const struct conf *c, const char *user, char **secr
     return AUTH_TEMP;
   }
   if (r == 0) {
-    *error_r = "no APOP secret for the user";
+    *error_r = AUTH_BAD_LOGIN;
     return AUTH_FAIL;
   }
   return AUTH_OK;

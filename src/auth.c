@@ -3,9 +3,11 @@
  * auth_login() runs the authentication list (first success wins), then the
  * authorization list for the canonical name; auth_authorize() runs only the latter,
  * for logins (APOP, CRAM-MD5, SCRAM-SHA-256) whose secret was checked elsewhere.
- * Whatever happens, a login costs at least one full password hash: when no module
- * hashed anything (unknown user, locked account...), a dummy hash of the default kind
- * is computed, so that the time of an answer does not tell whether the user exists.
+ * A refused login costs the same whoever the user: one full-cost check (a password
+ * hash, or the PAM call) for each password store of the list, made up with dummy hashes
+ * of the site's kind where a module had nothing to check (unknown user, locked
+ * account...); and an unknown user logs what a wrong password logs (AUTH_BAD_LOGIN).
+ * So neither the time of the answer nor the log tells whether the user exists.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -248,7 +250,7 @@ enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash)
 
   /* generic and system often see the same passwd hash: hash it once. */
   if (ctx->failed_hash != NULL && strcmp(ctx->failed_hash, hash) == 0) {
-    ctx->error = "bad password";
+    ctx->error = AUTH_BAD_LOGIN;
     return AUTH_MOD_DENIED;
   }
   r = run_crypt(ctx->password, hash, hash);
@@ -260,7 +262,7 @@ enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash)
     ctx->hashed = true;
     util_free_secret(ctx->failed_hash);
     ctx->failed_hash = util_xstrdup(hash);
-    ctx->error = "bad password";
+    ctx->error = AUTH_BAD_LOGIN;
     return AUTH_MOD_DENIED;
   case -1:
     ctx->error = "password hash of an unsupported kind";
@@ -280,7 +282,7 @@ enum auth_mod_result auth_getpwnam(struct auth_ctx *ctx, const char *name,
     return AUTH_MOD_OK;
   switch (errno) {
   case 0: case ENOENT: case ESRCH: case EBADF: case EPERM:
-    ctx->error = "unknown user";
+    ctx->error = AUTH_BAD_LOGIN;
     return AUTH_MOD_NOUSER;
   default:
     auth_set_error(ctx, "getpwnam: %s", strerror(errno));
@@ -361,6 +363,34 @@ static const struct auth_module **module_list(const struct conf_strlist *l, bool
   return v;
 }
 
+/* The password store a module checks: generic and system read the same passwd hash
+ * (auth_check_hash() hashes it once for both). */
+static const struct auth_module *module_store(const struct auth_module *m)
+{
+  return m == &auth_module_system ? &auth_module_generic : m;
+}
+
+/* The full-cost checks a refused login makes, known user or not: one for each password
+ * store of the list (PAM is one, a module not built none), and at least one. */
+static unsigned checks_due(const struct auth_module *const *mods, size_t nmods)
+{
+  unsigned due = 0;
+
+  for (size_t i = 0; i < nmods; i++) {
+    size_t j = 0;
+
+#ifndef HAVE_PAM
+    if (mods[i] == &auth_module_pam)
+      continue;
+#endif
+    while (j < i && module_store(mods[j]) != module_store(mods[i]))
+      j++;
+    if (j == i)
+      due++;
+  }
+  return due > 0 ? due : 1;
+}
+
 static enum auth_status finish(struct auth_ctx *ctx, enum auth_status st,
                                const char *reason, const char **error_r)
 {
@@ -416,6 +446,7 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   char denied[sizeof ctx.errbuf] = "", temp[sizeof ctx.errbuf] = "";
   bool authenticated = false;
   const char *name;
+  unsigned due;
 
   memset(&ctx, 0, sizeof ctx);
   ctx.conf = c;
@@ -425,17 +456,24 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   out->uid = (uid_t)-1;
   out->gid = (gid_t)-1;
 
+  mods = module_list(&c->authentication, false, &nmods);
+  due = checks_due(mods, nmods);
+  /* A name no module could take: its syntax is the client's choice, so the log may
+   * say so; the cost is that of any refusal. */
   if (!auth_name_valid(user)) {
-    dummy_cost(ctx.password);
+    free(mods);
+    for (; due > 0; due--)
+      dummy_cost(ctx.password);
     return finish(&ctx, AUTH_FAIL, "invalid user name", error_r);
   }
-
-  mods = module_list(&c->authentication, false, &nmods);
   for (size_t i = 0; i < nmods && !authenticated; i++) {
     enum auth_mod_result r;
 
     ctx.error = NULL;
+    ctx.hashed = false;
     r = mods[i]->authenticate(&ctx);
+    if (ctx.hashed && due > 0)
+      due--;
     switch (r) {
     case AUTH_MOD_OK:
       authenticated = true;
@@ -443,7 +481,7 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
     case AUTH_MOD_DENIED:
       /* The first refusal of a known user is the most telling reason. */
       if (denied[0] == '\0')
-        snprintf(denied, sizeof denied, "%s", ctx.error ? ctx.error : "bad password");
+        snprintf(denied, sizeof denied, "%s", ctx.error ? ctx.error : AUTH_BAD_LOGIN);
       break;
     case AUTH_MOD_TEMP:
       if (temp[0] == '\0')
@@ -460,16 +498,18 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   free(mods);
 
   if (!authenticated) {
-    if (!ctx.hashed)
+    for (; due > 0; due--)
       dummy_cost(ctx.password);
     if (nmods == 0)
       return finish(&ctx, AUTH_PERM, "no usable authentication module configured",
                     error_r);
-    if (denied[0] != '\0')
-      return finish(&ctx, AUTH_FAIL, denied, error_r);
+    /* A module that could not answer might have said yes: whether another one knew
+     * the user must not turn that into a refusal. */
     if (temp[0] != '\0')
       return finish(&ctx, AUTH_TEMP, temp, error_r);
-    return finish(&ctx, AUTH_FAIL, "unknown user", error_r);
+    if (denied[0] != '\0')
+      return finish(&ctx, AUTH_FAIL, denied, error_r);
+    return finish(&ctx, AUTH_FAIL, AUTH_BAD_LOGIN, error_r);
   }
 
   name = ctx.canon != NULL ? ctx.canon : user;

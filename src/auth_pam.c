@@ -134,8 +134,9 @@ static enum auth_mod_result pam_authenticate_user(struct auth_ctx *ctx)
   if (r == AUTH_MOD_OK) {
     if (strcmp(item, ctx->user) != 0)
       ctx->canon = util_xstrdup(item);
-  } else if (status == PAM_USER_UNKNOWN) {
-    ctx->error = "unknown user";
+  } else if (status == PAM_USER_UNKNOWN || status == PAM_AUTH_ERR) {
+    /* Most stacks say AUTH_ERR for unknown users too; either way, the same reason. */
+    ctx->error = AUTH_BAD_LOGIN;
   } else {
     auth_set_error(ctx, "PAM: %s", pam_strerror(ph, status));
   }

@@ -102,7 +102,7 @@ static enum auth_mod_result virt_lookup(struct auth_ctx *ctx, const char *user,
 
   memset(e, 0, sizeof *e);
   if (!split_user(user, &local, &domain)) {
-    ctx->error = strpbrk(user, "@%") != NULL ? "unsafe or empty domain" : "unknown user";
+    ctx->error = strpbrk(user, "@%") != NULL ? "unsafe or empty domain" : AUTH_BAD_LOGIN;
     return AUTH_MOD_NOUSER;
   }
   path = util_xasprintf("%s/%s", dir, domain);
@@ -130,7 +130,7 @@ static enum auth_mod_result virt_lookup(struct auth_ctx *ctx, const char *user,
     r = AUTH_MOD_TEMP;
     goto out;
   }
-  ctx->error = "unknown user";
+  ctx->error = AUTH_BAD_LOGIN;
   while ((len = getline(&line, &cap, fp)) >= 0) {
     if (len > 0 && line[len - 1] == '\n')
       line[--len] = '\0';

@@ -22,6 +22,8 @@ struct lock {
   time_t touched;        /* last time the dotlock's mtime was refreshed */
   dev_t dotlock_dev;     /* identity of the dotlock we created: release removes it only */
   ino_t dotlock_ino;     /* if it is still ours */
+  bool broke_stale;      /* a stale dotlock was removed to take it: its holder died, maybe
+                            in the middle of an update (whose leftovers are now ours) */
 };
 
 enum lock_status { LOCK_OK = 0, LOCK_BUSY = -1, LOCK_ERROR = -2 };
@@ -38,5 +40,11 @@ enum lock_status lock_acquire(struct lock *l, int fd, const char *path,
 /* Refresh the dotlock's mtime if more than PARAMS_LOCK_TOUCH_INTERVAL has passed. */
 void lock_touch(struct lock *l);
 void lock_release(struct lock *l);
+
+/* Is anything held (false with `locking { type null; }`)? */
+static inline bool lock_held(const struct lock *l)
+{
+  return l->dotlock != NULL || l->fcntl_held;
+}
 
 #endif

@@ -35,6 +35,7 @@ void lock_init(struct lock *l)
   l->touched = 0;
   l->dotlock_dev = 0;
   l->dotlock_ino = 0;
+  l->broke_stale = false;
 }
 
 /* The pid written in a dotlock, or 0 if there is none that parses. */
@@ -78,24 +79,54 @@ static bool dotlock_stale(const char *name, const struct stat *st, const struct 
   return false;
 }
 
+/* Create the dotlock name holding our pid: 0, or -1 with errno (EEXIST: it is there).
+ * It is written nameless and then linked, so that it never exists without the pid: a
+ * holder killed between creating and writing it would leave an empty dotlock that
+ * pid-check can't judge, locking its user out for expire-timeout.  Where the filesystem
+ * lacks nameless files it is created, then written. */
+static int dotlock_create(const char *name, struct stat *st)
+{
+  const char *slash = strrchr(name, '/');
+  char *dir = slash == NULL ? util_xstrdup(".")
+              : slash == name ? util_xstrdup("/") : util_xstrndup(name, (size_t)(slash - name));
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+  int fd = spool_tmpfile(dir), e;
+  bool named = false;
+
+  free(dir);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    fd = spool_create(name);
+    named = true;
+  }
+  if (fd < 0)
+    return -1;
+  if (util_write_all(fd, buf, (size_t)n) < 0 || fstat(fd, st) < 0) {
+    e = errno;
+    close(fd);
+    if (named)
+      spool_unlink(name);
+    errno = e != EEXIST ? e : EIO;
+    return -1;
+  }
+  if (!named && spool_link_fd(fd, name) < 0) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
 static enum dotlock_result dotlock_try(struct lock *l, const char *name,
                                        const struct conf *c, const char **error_r)
 {
   /* Two passes: a stale lock removed in the first may be taken in the second. */
   for (int pass = 0; pass < 3; pass++) {
-    int fd = spool_create(name);
     struct stat st, again;
 
-    if (fd >= 0) {
-      char buf[32];
-      int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-      if (util_write_all(fd, buf, (size_t)n) < 0 || fstat(fd, &st) < 0) {
-        close(fd);
-        spool_unlink(name);
-        *error_r = "cannot write lock file";
-        return DOTLOCK_ERROR;
-      }
-      close(fd);
+    if (dotlock_create(name, &st) == 0) {
       l->dotlock_dev = st.st_dev;
       l->dotlock_ino = st.st_ino;
       l->touched = time(NULL);
@@ -125,6 +156,7 @@ static enum dotlock_result dotlock_try(struct lock *l, const char *name,
       return DOTLOCK_ERROR;
     }
     log_msg(LOG_NOTICE, "removed stale lock file %s", name);
+    l->broke_stale = true;
   }
   return DOTLOCK_BUSY;
 }

@@ -5,7 +5,11 @@
  * reads the file in large blocks (pread: a file truncated under us is an error, not a
  * SIGBUS) and keeps a few words a message: offsets, size, lines and the unique id.
  * UPDATE writes the kept bytes verbatim to a new file in the same directory and renames
- * it over the maildrop, so a crash leaves the old or the new file.  The same rewrite
+ * it over the maildrop, so a crash leaves the old or the new file.  The new file is
+ * nameless (O_TMPFILE) while it is written, so a crash leaves nothing behind either; it
+ * gets a temporary name only for the rename.  Where the filesystem lacks nameless files
+ * it is a named temporary file from the start.  Whatever a dead process left is removed
+ * by the next session that holds the lock (mbox_remove_leftovers()).  The same rewrite
  * makes the header changes of the seed features (an X-Expire-Timestamp line added
  * before the blank line that ends a header, 'D' removed from Status lines) and appends
  * bulletins; a message without a change is copied byte for byte.
@@ -601,6 +605,43 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
   return MAILBOX_OK;
 }
 
+/* The directory of the maildrop path ("/" for a file of the root). */
+static char *mbox_dir(const char *path, const char **base_r)
+{
+  const char *slash = strrchr(path, '/');
+
+  *base_r = slash + 1;
+  return slash == path ? util_xstrdup("/") : util_xstrndup(path, (size_t)(slash - path));
+}
+
+/* Remove what an update or an index write of the maildrop base left when its process
+ * died: its temporary files ".base.pop3d-XXXXXX" and ".base.pop3d-index.XXXXXXXX"
+ * (regular files of the user, or of root, never through a symbolic link).  locked: we
+ * hold the maildrop's lock, so no live session of it is writing one and all of them go;
+ * otherwise only those older than PARAMS_MBOX_STALE_TEMP_AGE. */
+static void mbox_remove_leftovers(const char *dir, const char *base, bool locked)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  time_t now = time(NULL);
+
+  if (d == NULL)
+    return;
+  while ((de = readdir(d)) != NULL) {
+    struct stat st;
+    if (de->d_name[0] != '.' || !spool_is_temp_name(base, de->d_name))
+      continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+        (st.st_uid != geteuid() && st.st_uid != 0) ||
+        (!locked && now - st.st_mtime < PARAMS_MBOX_STALE_TEMP_AGE))
+      continue;
+    if (spool_unlink_at(dirfd(d), dir, de->d_name) == 0)
+      log_msg(LOG_NOTICE, "removed %s/%s (%lld bytes), left by an interrupted update",
+              dir, de->d_name, (long long)st.st_size);
+  }
+  closedir(d);
+}
+
 static void mbox_free_priv(struct mailbox *mb)
 {
   struct mbox_priv *pv = mb->priv;
@@ -707,6 +748,14 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
       goto fail;
     }
   }
+  if (pv->lock.broke_stale) {
+    /* Its holder died, maybe in the middle of an update: what that left goes now (a
+     * directory read per open would cost a big spool milliseconds: only then). */
+    const char *base;
+    char *dir = mbox_dir(mb->path, &base);
+    mbox_remove_leftovers(dir, base, true);
+    free(dir);
+  }
   pv->dev = st_fd.st_dev;
   pv->ino = st_fd.st_ino;
   pv->mode = st_fd.st_mode & 07777;
@@ -787,34 +836,9 @@ static int copy_range(int in, int out, off_t off, off_t end, char **buf)
   return 0;
 }
 
-/* Remove what a crashed UPDATE of this maildrop left behind. */
-static void mbox_remove_stale_temps(const char *dir, const char *prefix)
-{
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  size_t plen = strlen(prefix);
-  time_t now = time(NULL);
-
-  if (d == NULL)
-    return;
-  while ((de = readdir(d)) != NULL) {
-    struct stat st;
-    if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
-      continue;
-    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || now - st.st_mtime < PARAMS_MBOX_STALE_TEMP_AGE)
-      continue;
-    {
-      char *path = util_xasprintf("%s/%s", dir, de->d_name);
-      if (spool_unlink(path) == 0)
-        log_msg(LOG_NOTICE, "removed stale temporary file %s", path);
-      free(path);
-    }
-  }
-  closedir(d);
-}
-
-static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
+/* A fresh temporary name ".base.pop3d-XXXXXX" in dir, for the nameless file fd (given that
+ * name), or when fd is -1 for a new empty file (its descriptor returned). */
+static int mbox_temp_name(const char *dir, const char *prefix, int fd, char **name_r)
 {
   static const char chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -823,7 +847,7 @@ static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
     unsigned char r[6];
     char suffix[7];
     char *name;
-    int fd;
+    int got;
 
     if (util_random(r, sizeof r) < 0)
       return -1;
@@ -831,10 +855,10 @@ static int mbox_make_temp(const char *dir, const char *prefix, char **name_r)
       suffix[k] = chars[r[k] % 62];
     suffix[6] = '\0';
     name = util_xasprintf("%s/%s%s", dir, prefix, suffix);
-    fd = spool_create(name);
-    if (fd >= 0) {
+    got = fd < 0 ? spool_create(name) : spool_link_fd(fd, name) == 0 ? fd : -1;
+    if (got >= 0) {
       *name_r = name;
-      return fd;
+      return got;
     }
     free(name);
     if (errno != EEXIST)
@@ -1071,7 +1095,8 @@ static size_t mbox_already_appended(const struct mbox_priv *pv, int src,
 }
 
 /* Write the maildrop anew beside the old one and rename it over it: a crash leaves the
- * old or the new file whole.  session: apply this session's deletions and header edits;
+ * old or the new file whole, and no other (but for the instant between naming the new
+ * file and the rename, or where the filesystem lacks O_TMPFILE).  session: apply this session's deletions and header edits;
  * then everything delivered since the scan; then the n blocks of src (bulletins). */
 static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int src,
                                         const struct mailbox_range *r, size_t n,
@@ -1079,14 +1104,14 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
 {
   struct mbox_priv *pv = mb->priv;
   size_t ndel = 0, nedit = 0;
-  const char *slash;
+  const char *base;
   char *dir = NULL, *prefix = NULL, *tmp = NULL, *buf = NULL;
   int tfd = -1, dfd;
   off_t run, have;
   struct stat st;
   enum mailbox_status ret = MAILBOX_TEMP;
   struct mbox_edit ed[PARAMS_HEADER_EDITS_MAX + 1];
-  bool fresh = pv->fd < 0, store_ids;
+  bool fresh = pv->fd < 0, store_ids, named;
 
   *deleted_r = 0;
   for (size_t i = 0; session && i < mb->count; i++) {
@@ -1104,13 +1129,16 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
     return MAILBOX_TEMP;
   lock_touch(&pv->lock);
 
-  slash = strrchr(mb->path, '/');
-  dir = slash == mb->path ? util_xstrdup("/")
-                          : util_xstrndup(mb->path, (size_t)(slash - mb->path));
-  prefix = util_xasprintf(".%s" MBOX_TEMP_MARK, slash + 1);
-  mbox_remove_stale_temps(dir, prefix);
-  tfd = mbox_make_temp(dir, prefix, &tmp);
+  dir = mbox_dir(mb->path, &base);
+  prefix = util_xasprintf(".%s" MBOX_TEMP_MARK, base);
+  mbox_remove_leftovers(dir, base, lock_held(&pv->lock));
+  /* Nameless while it is written (a crash takes it along), named where it can't be. */
+  tfd = spool_tmpfile(dir);
+  if (tfd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
+    tfd = mbox_temp_name(dir, prefix, -1, &tmp);
   if (tfd < 0) {
+    log_msg(LOG_ERR, "cannot rewrite %s: cannot create a file in %s: %s", mb->path, dir,
+            strerror(errno));
     *error_r = "cannot create a temporary file next to the mailbox";
     goto out;
   }
@@ -1182,22 +1210,24 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   }
   if (fsync(tfd) < 0)
     goto io_error;
+  /* No maildrop at the scan: never replace one an MDA created since (a link fails where
+   * a name exists).  Otherwise the new file is renamed over the old one, so a nameless
+   * one gets a temporary name first (linkat can't replace a file). */
+  named = tmp != NULL;
+  if (!named && fresh && spool_link_fd(tfd, mb->path) < 0)
+    goto link_error;
+  if (!named && !fresh && mbox_temp_name(dir, prefix, tfd, &tmp) < 0)
+    goto io_error;
   if (close(tfd) < 0) {
     tfd = -1;
     goto io_error;
   }
   tfd = -1;
-  if (fresh) {
-    /* No maildrop at the scan: never replace one an MDA created since. */
-    if (spool_link(tmp, mb->path) < 0) {
-      if (errno == EEXIST) {
-        *error_r = "mailbox changed by another program";
-        goto out;
-      }
-      goto io_error;
-    }
+  if (fresh && named) {
+    if (spool_link(tmp, mb->path) < 0)
+      goto link_error;
     spool_unlink(tmp);
-  } else {
+  } else if (!fresh) {
     if (mbox_check(mb, error_r) != MAILBOX_OK)
       goto out;
     if (spool_rename(tmp, mb->path) < 0)
@@ -1218,6 +1248,11 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
     close(dfd);
   goto out;
 
+link_error:
+  if (errno == EEXIST) {
+    *error_r = "mailbox changed by another program";
+    goto out;
+  }
 io_error:
   log_msg(LOG_ERR, "cannot rewrite %s: %s", mb->path, strerror(errno));
   *error_r = "cannot rewrite the mailbox";

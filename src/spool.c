@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,6 +49,18 @@ static const char *brokered(const char *path)
   return path + n + 1;
 }
 
+/* Is dir the brokered directory? */
+static bool brokered_dir(const char *dir)
+{
+  return broker_fd >= 0 && broker_dir != NULL && strcmp(dir, broker_dir) == 0;
+}
+
+/* Does the monitor answer op with a file? */
+static bool gives_fd(enum spool_op op)
+{
+  return op == SPOOL_CREATE || op == SPOOL_TMPFILE;
+}
+
 /* Ask the monitor; -1 with errno on failure, else 0 (and *fd_r a created file). */
 static int ask(enum spool_op op, const char *name, const char *to, int *fd_r)
 {
@@ -64,10 +77,10 @@ static int ask(enum spool_op op, const char *name, const char *to, int *fd_r)
   privsep_put_str(m, to != NULL ? to : "");
   if (privsep_call(broker_fd, m, PS_SPOOL_RESULT, &err) == 0 &&
       privsep_get_u32(m, &e) == 0 && privsep_msg_done(m) &&
-      m->nfds == (e == 0 && op == SPOOL_CREATE ? 1u : 0u)) {
+      m->nfds == (e == 0 && gives_fd(op) ? 1u : 0u)) {
     if (e == 0) {
       rc = 0;
-      if (op == SPOOL_CREATE) {
+      if (gives_fd(op)) {
         *fd_r = m->fds[0];
         m->nfds = 0;
       }
@@ -108,6 +121,13 @@ int spool_unlink(const char *path)
   return name == NULL ? unlink(path) : ask(SPOOL_UNLINK, name, NULL, NULL);
 }
 
+int spool_unlink_at(int dirfd, const char *dir, const char *name)
+{
+  if (brokered_dir(dir))
+    return ask(SPOOL_UNLINK, name, NULL, NULL);
+  return unlinkat(dirfd, name, 0);
+}
+
 int spool_rename(const char *from, const char *to)
 {
   const char *a = brokered(from), *b = brokered(to);
@@ -133,6 +153,69 @@ int spool_touch(const char *path)
   if (name == NULL)
     return utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
   return ask(SPOOL_TOUCH, name, NULL, NULL);
+}
+
+/* Name the nameless file fd name in dirfd.  linkat(AT_EMPTY_PATH) needs
+ * CAP_DAC_READ_SEARCH; without it the file's /proc/self/fd link serves (a process may
+ * always follow its own). */
+static int link_fd_at(int fd, int dirfd, const char *name)
+{
+  char proc[sizeof "/proc/self/fd/" + 12];
+
+  if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
+    return 0;
+  if (errno != ENOENT && errno != EPERM)
+    return -1;
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
+/* A nameless file in dirfd, mode 0600 whatever the umask. */
+static int tmpfile_at(int dirfd)
+{
+  int fd;
+
+  /* Without /proc a process that lacks CAP_DAC_READ_SEARCH could not name it. */
+  if (access("/proc/self/fd", X_OK) < 0) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC | O_NOCTTY, 0600);
+  if (fd >= 0 && fchmod(fd, 0600) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+int spool_tmpfile(const char *dir)
+{
+  int fd, dfd;
+
+  if (brokered_dir(dir))
+    return ask(SPOOL_TMPFILE, "", NULL, &fd) < 0 ? -1 : fd;
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -1;
+  fd = tmpfile_at(dfd);
+  if (fd < 0) {
+    int e = errno;
+    close(dfd);
+    errno = e;
+    return -1;
+  }
+  close(dfd);
+  return fd;
+}
+
+int spool_link_fd(int fd, const char *path)
+{
+  const char *name = brokered(path);
+
+  /* The monitor names the file it made: its own descriptor of it (spool_serve()). */
+  return name == NULL ? link_fd_at(fd, AT_FDCWD, path) : ask(SPOOL_LINKFD, name, NULL, NULL);
 }
 
 /* ---- The monitor side -------------------------------------------------------------- */
@@ -182,6 +265,11 @@ static bool is_index_temp(const char *name, const char *base)
   return rest != NULL && is_suffix(rest, 8, true);
 }
 
+bool spool_is_temp_name(const char *base, const char *name)
+{
+  return is_temp(name, base) || is_index_temp(name, base);
+}
+
 static bool is_dotlock(const char *name, const char *base)
 {
   size_t bl = strlen(base);
@@ -205,6 +293,11 @@ bool spool_name_allowed(enum spool_op op, const char *base, const char *name, co
                           (is_index_temp(name, base) && is_index(to, base)));
   case SPOOL_LINK:
     return to != NULL && is_temp(name, base) && strcmp(to, base) == 0;
+  case SPOOL_TMPFILE:
+    return name[0] == '\0' && to == NULL;
+  case SPOOL_LINKFD:
+    return to == NULL &&
+           (is_temp(name, base) || strcmp(name, base) == 0 || is_dotlock(name, base));
   default:
     return false;
   }
@@ -279,6 +372,10 @@ int spool_broker_dir(const char *dir, uid_t uid)
 int spool_serve(int dirfd, const char *base, uid_t uid, enum spool_op op, const char *name,
                 const char *to, int *fd_r)
 {
+  /* The nameless file last made for the session (a monitor serves one session): the
+   * session writes it through the descriptor it was given, the monitor names it through
+   * this one.  The session can have no other file named that way. */
+  static int made = -1;
   struct stat st;
   int fd;
 
@@ -296,6 +393,29 @@ int spool_serve(int dirfd, const char *base, uid_t uid, enum spool_op op, const 
       return e;
     }
     *fd_r = fd;
+    return 0;
+  case SPOOL_TMPFILE:
+    /* Made here, as root, where the session can't; it is the session's to write. */
+    if (made >= 0)
+      close(made);
+    made = -1;
+    fd = tmpfile_at(dirfd);
+    if (fd < 0)
+      return errno;
+    if (fchown(fd, uid, (gid_t)-1) < 0 || (made = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    *fd_r = fd;
+    return 0;
+  case SPOOL_LINKFD:
+    if (made < 0)
+      return EBADF;
+    if (link_fd_at(made, dirfd, name) < 0)
+      return errno;
+    close(made);
+    made = -1;
     return 0;
   case SPOOL_UNLINK:
     return unlinkat(dirfd, name, 0) < 0 ? errno : 0;

@@ -1,5 +1,5 @@
-/* test_mbox.c - the mbox maildrop: parsing, sizes, unique ids, UPDATE, crash safety,
- * locking, refusals, URLs.  GPL-3.0-or-later. */
+/* test_mbox.c - the mbox maildrop: parsing, sizes, unique ids, UPDATE, crash safety and
+ * its leftovers, locking, refusals, URLs.  GPL-3.0-or-later. */
 #include <config.h>
 
 #include <errno.h>
@@ -633,7 +633,10 @@ static size_t count_leftovers(void)
   FILE *p;
   size_t n = 0;
 
-  snprintf(cmd, sizeof cmd, "ls -a %s | grep -c '^\\.mbox\\.pop3d-'", tmpdir);
+  /* The temporary copies and index files, not the index itself. */
+  snprintf(cmd, sizeof cmd,
+           "ls -a %s | grep -cE '^\\.mbox\\.pop3d-([A-Za-z0-9]{6}|index\\.[0-9a-f]{8})$'",
+           tmpdir);
   p = popen(cmd, "r");
   if (p != NULL) {
     if (fscanf(p, "%zu", &n) != 1)
@@ -662,12 +665,117 @@ static void crash_child(const bool *del)
   _exit(0);
 }
 
+/* The session after a killed one: it breaks the dead session's dotlock (pid-check) and
+ * so removes what it left.  Does the mailbox open? */
+static bool next_session(void)
+{
+  struct conf c;
+  struct mailbox mb;
+  const char *err;
+
+  conf_for_test(&c, CONF_LOCK_DEFAULT);
+  c.lock_pid_check = true;
+  if (mailbox_open(&mb, mbox_path, &c, &err) != MAILBOX_OK)
+    return false;
+  mailbox_close(&mb);
+  return true;
+}
+
+static bool exists(const char *path)
+{
+  struct stat st;
+
+  return lstat(path, &st) == 0;
+}
+
+/* What an interrupted update left goes at once when the next session breaks the dead
+ * one's lock; what is not a leftover of this maildrop stays. */
+static void test_leftovers(void)
+{
+  static const char *gone[] = { ".mbox.pop3d-Ab3dE9", ".mbox.pop3d-zzzzzz",
+                                ".mbox.pop3d-index.0000abcd" };
+  static const char *kept[] = { ".mbox.pop3d-Ab3dE", ".mbox.pop3d-Ab3dE9x",
+                                ".mbox.pop3d-index.0000abcg", ".mbox.pop3d-index",
+                                ".mbox2.pop3d-Ab3dE9", "mbox.pop3d-Ab3dE9" };
+  char path[512], lock[300], target[300];
+  struct conf c;
+  struct mailbox mb;
+  const char *err;
+  size_t removed;
+  int fd;
+
+  conf_for_test(&c, CONF_LOCK_DEFAULT);
+  write_file(mbox_path, "From a@b Mon Jan  1 00:00:00 2024\n\nx\n", 35);
+  for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, gone[i]);
+    write_file(path, "old", 3);
+  }
+  for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, kept[i]);
+    write_file(path, "keep", 4);
+  }
+  /* Never followed nor removed: a symbolic link or a directory with a leftover's name. */
+  snprintf(target, sizeof target, "%s/target", tmpdir);
+  write_file(target, "t", 1);
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Link01", tmpdir);
+  ok(symlink(target, path) == 0, "leftovers: a symbolic link with a temporary's name");
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Dir001", tmpdir);
+  ok(mkdir(path, 0700) == 0, "leftovers: a directory with a temporary's name");
+
+  /* A live holder's files are not leftovers: without a broken lock, young files stay. */
+  ok(next_session(), "leftovers: the next session opens");
+  is_int(count_leftovers(), 5, "leftovers: young files stay when no holder died");
+
+  /* A dead holder's dotlock: broken at once (pid-check), and its files go. */
+  snprintf(lock, sizeof lock, "%s.lock", mbox_path);
+  fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  ok(fd >= 0 && util_write_all(fd, "999999999\n", 10) == 0 && close(fd) == 0,
+     "leftovers: a dead session's dotlock");
+  ok(next_session(), "leftovers: the next session breaks it");
+  for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, gone[i]);
+    ok(!exists(path), "leftovers: %s removed", gone[i]);
+  }
+  for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, kept[i]);
+    ok(exists(path), "leftovers: %s kept", kept[i]);
+  }
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Link01", tmpdir);
+  ok(exists(path) && exists(target), "leftovers: the symbolic link and its target kept");
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Dir001", tmpdir);
+  ok(exists(path), "leftovers: the directory kept");
+  ok(!exists(lock), "leftovers: the dotlock released");
+
+  /* An update removes them too, holding the lock, whatever their age. */
+  snprintf(path, sizeof path, "%s/%s", tmpdir, gone[0]);
+  write_file(path, "old", 3);
+  if (mailbox_open(&mb, mbox_path, &c, &err) == MAILBOX_OK) {
+    mb.msgs[0].flags |= MAILBOX_MSG_DELETED;
+    ok(mb.ops->update(&mb, &removed, &err) == MAILBOX_OK && removed == 1,
+       "leftovers: an update");
+    mailbox_close(&mb);
+  }
+  ok(!exists(path), "leftovers: removed by the update");
+  is_int(count_leftovers(), 2, "leftovers: the update left none of its own");
+
+  for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", tmpdir, kept[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Link01", tmpdir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-Dir001", tmpdir);
+  rmdir(path);
+  unlink(target);
+}
+
 static void test_crash(void)
 {
-  enum { N = 5000, ROUNDS = 40 };
+  enum { N = 5000, ROUNDS = 200 };
   struct blocks bl;
   bool *del = calloc(N, sizeof *del);
-  size_t olen, nlen, n_old = 0, n_new = 0, n_bad = 0, leftovers = 0;
+  size_t olen, nlen, n_old = 0, n_new = 0, n_bad = 0, leftovers = 0, after_next = 0;
+  size_t n_opened = 0;
   char *orig, *want;
   uint64_t t0, full_us;
   pid_t pid;
@@ -693,7 +801,7 @@ static void test_crash(void)
      (unsigned long long)full_us);
 
   for (unsigned r = 0; r < ROUNDS; r++) {
-    useconds_t delay = (useconds_t)(full_us * r / (ROUNDS - 8));
+    useconds_t delay = (useconds_t)(full_us * r / (ROUNDS - ROUNDS / 5));
     write_file(mbox_path, orig, olen);
     remove_leftovers();
     pid = fork();
@@ -710,10 +818,18 @@ static void test_crash(void)
     else
       n_bad++;
     leftovers += count_leftovers();
+    /* The next session clears what the killed one left, at once. */
+    if (next_session())
+      n_opened++;
+    after_next += count_leftovers();
   }
   is_int(n_bad, 0, "SIGKILL at %d delays: every mailbox old (%zu) or new (%zu)", ROUNDS,
          n_old, n_new);
   printf("# %zu temporary files left by killed updates\n", leftovers);
+  is_int(n_opened, ROUNDS, "SIGKILL at %d delays: the next session opens every time",
+         ROUNDS);
+  is_int(after_next, 0, "SIGKILL at %d delays: no temporary file after the next session",
+         ROUNDS);
   remove_leftovers();
   free(orig);
   free(want);
@@ -1088,6 +1204,7 @@ int main(void)
   test_update();
   test_locking();
   test_refusals();
+  test_leftovers();
   test_crash();
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   if (system(cmd) != 0)

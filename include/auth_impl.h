@@ -59,7 +59,7 @@ extern const struct auth_module auth_module_virtdomain;
 bool auth_hash_usable(const char *hash);
 
 /* crypt(3) ctx->password with hash as setting and compare in constant time.  OK or
- * DENIED ("bad password"); a hash crypt can't use is DENIED without counting as a
+ * DENIED (AUTH_BAD_LOGIN); a hash crypt can't use is DENIED without counting as a
  * full-cost check. */
 enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash);
 

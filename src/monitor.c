@@ -442,7 +442,7 @@ static void check_digest(struct monitor *m, struct privsep_msg *out, const char 
   if (st == AUTH_OK && ok)
     secret_ok(m, out, mech, user);
   else
-    secret_refused(m, out, mech, user, st, err, "wrong digest");
+    secret_refused(m, out, mech, user, st, err, AUTH_BAD_LOGIN);
 }
 
 static void do_pass(struct monitor *m, const struct monitor_req *r, struct privsep_msg *out)
@@ -547,7 +547,7 @@ static void do_scram_verify(struct monitor *m, const struct monitor_req *r,
     privsep_put_str(out, final);
     return;
   }
-  secret_refused(m, out, "SCRAM-SHA-256", r->user, st, err, "wrong proof");
+  secret_refused(m, out, "SCRAM-SHA-256", r->user, st, err, AUTH_BAD_LOGIN);
 }
 
 /* Handle one request; out gets the answer (type 0: none).  -1: the worker broke the

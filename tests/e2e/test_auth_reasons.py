@@ -148,9 +148,7 @@ def test_unknown_user_logs_what_a_wrong_password_logs(site, setup):
 
 
 # The digest of an unknown user is checked against a dummy secret (the same work) and
-# logs apop_secret()'s AUTH_BAD_LOGIN; a wrong digest still logs the monitor's own
-# "wrong digest" until the monitor reports it as AUTH_BAD_LOGIN too.
-@pytest.mark.xfail(strict=True, reason="the monitor logs 'wrong digest' for a known user")
+# logs apop_secret()'s AUTH_BAD_LOGIN; a wrong digest logs the same.
 @pytest.mark.parametrize("mech,login", [("APOP", apop_login), ("CRAM-MD5", cram_login)],
                          ids=["apop", "cram-md5"])
 def test_unknown_user_logs_what_a_wrong_digest_logs(site, mech, login):

@@ -83,4 +83,78 @@ char *mailbox_mh_sequences_rewrite(const char *text, size_t len, const uint32_t 
                                    size_t ndel, const uint32_t *seen, size_t nseen,
                                    size_t *len_r);
 
+/* ---- The intent record of an UPDATE (Maildir and MH) ----
+ *
+ * UPDATE removes the messages marked deleted all or none, whenever it is killed:
+ *  1. it writes the list of the files it is going to remove into "<name>.new" beside
+ *     the record's place, fsyncs it, renames it to <name> and fsyncs the directory:
+ *     from then on the removal is decided;
+ *  2. it unlinks the files, fsyncs their directories, then removes <name>.
+ * Opening the maildrop (under its session lock) first completes a record it finds:
+ * each file still there with the recorded inode is unlinked, again and again until it
+ * succeeds (so it is idempotent), and removes a "<name>.new" (an UPDATE stopped before
+ * its decision had removed nothing: that is the roll back).
+ *
+ * The record holds NUL-terminated lines: "pop3d-update 1", then "<sub> <inode> <file>"
+ * for each file, then "end <count>".  <sub> is a word the backend gives the directory
+ * of the file ("cur", "new", "msg"), <file> a plain name: not empty, at most
+ * PARAMS_MAILDIR_NAME_MAX bytes, no '/', no leading '.'.  The record lies in a
+ * directory its user can write to, so it is hostile input: a record that is not a
+ * regular file of the user with one link, or that does not keep to this form in every
+ * byte, is refused whole and removed. */
+#define MAILBOX_FILE_INTENT_MAGIC "pop3d-update 1"
+/* Its name: at the top of a Maildir (a plain name there is nobody's folder), and a dot
+ * file of an MH folder (not a message). */
+#define MAILBOX_FILE_INTENT_MAILDIR "pop3d-update"
+#define MAILBOX_FILE_INTENT_MH ".pop3d-update"
+
+struct mailbox_file_intent {
+  int dirfd;                  /* where the record goes */
+  const char *name;
+  char *tmp;                  /* "<name>.new" */
+  int fd;                     /* tmp being written, or -1 */
+  uint64_t count;
+  bool failed;                /* a write failed (reported by commit) */
+  size_t len;
+  char buf[8192];
+};
+
+/* Start a record: creates "<name>.new" in dirfd (replacing a leftover).  0, or -1. */
+int mailbox_file_intent_begin(struct mailbox_file_intent *w, int dirfd, const char *name) WUR;
+/* Add a file (its name checked by the caller: it comes from readdir). */
+void mailbox_file_intent_add(struct mailbox_file_intent *w, const char *sub, uint64_t ino,
+                             const char *file);
+/* Make the record durable under its name (step 1 above).  0, or -1 with *error_r and
+ * nothing left behind. */
+int mailbox_file_intent_commit(struct mailbox_file_intent *w, const char **error_r) WUR;
+/* Drop a record begun but not committed. */
+void mailbox_file_intent_abort(struct mailbox_file_intent *w);
+
+/* One file of a record read back. */
+struct mailbox_file_intent_rec {
+  const char *sub;
+  uint64_t ino;
+  const char *file;
+};
+
+/* Read the record name of dirfd (which removes a "<name>.new" found there).  Each line
+ * is checked by its form and by fn(arg, rec, true), which returns false for a sub or
+ * file the backend does not know; only when all are good is each given to
+ * fn(arg, rec, false) to act on.  0: no record; 1: every file given to fn (the caller
+ * removes the record once it is done); -1 with *error_r: refused and removed, or (a
+ * read error while acting) kept for the next open. */
+int mailbox_file_intent_read(int dirfd, const char *name,
+                             bool (*fn)(void *arg, const struct mailbox_file_intent_rec *r,
+                                        bool check),
+                             void *arg, const char **error_r);
+
+/* Called after each step of an UPDATE and of its completion (crash tests kill the
+ * process there); NULL in the daemon. */
+extern void (*mailbox_file_step_hook)(void);
+static inline void mailbox_file_step(void)
+{
+  if (mailbox_file_step_hook != NULL)
+    mailbox_file_step_hook();
+}
+
 #endif

@@ -431,3 +431,284 @@ out:
   free(buf);
   return ret;
 }
+
+/* ---- The intent record of an UPDATE ---- */
+
+void (*mailbox_file_step_hook)(void);
+
+/* The longest line of a record: a sub, an inode, a file name, two blanks. */
+#define INTENT_SUB_MAX 8
+#define INTENT_LINE_MAX (INTENT_SUB_MAX + 1 + 20 + 1 + PARAMS_MAILDIR_NAME_MAX)
+
+static bool intent_file_ok(const char *f, size_t len)
+{
+  return len > 0 && len <= PARAMS_MAILDIR_NAME_MAX && f[0] != '.' &&
+         memchr(f, '/', len) == NULL && memchr(f, '\0', len) == NULL;
+}
+
+static bool intent_sub_ok(const char *s, size_t len)
+{
+  if (len == 0 || len > INTENT_SUB_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (s[i] < 'a' || s[i] > 'z')
+      return false;
+  return true;
+}
+
+static void intent_flush(struct mailbox_file_intent *w)
+{
+  if (w->len > 0 && !w->failed && util_write_all(w->fd, w->buf, w->len) < 0)
+    w->failed = true;
+  w->len = 0;
+}
+
+/* Append a line and its NUL. */
+static void intent_put(struct mailbox_file_intent *w, const char *line, size_t n)
+{
+  if (w->len + n + 1 > sizeof w->buf)
+    intent_flush(w);
+  memcpy(w->buf + w->len, line, n);
+  w->buf[w->len + n] = '\0';
+  w->len += n + 1;
+}
+
+int mailbox_file_intent_begin(struct mailbox_file_intent *w, int dirfd, const char *name)
+{
+  w->dirfd = dirfd;
+  w->name = name;
+  w->count = 0;
+  w->failed = false;
+  w->len = 0;
+  w->tmp = util_xasprintf("%s.new", name);
+  (void)unlinkat(dirfd, w->tmp, 0);
+  w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
+                                    O_NOCTTY, 0600);
+  if (w->fd < 0) {
+    free(w->tmp);
+    w->tmp = NULL;
+    return -1;
+  }
+  intent_put(w, MAILBOX_FILE_INTENT_MAGIC, sizeof MAILBOX_FILE_INTENT_MAGIC - 1);
+  mailbox_file_step();
+  return 0;
+}
+
+void mailbox_file_intent_add(struct mailbox_file_intent *w, const char *sub, uint64_t ino,
+                             const char *file)
+{
+  char line[INTENT_LINE_MAX + 1];
+  size_t sl = strlen(sub), fl = strlen(file);
+  int n;
+
+  if (!intent_sub_ok(sub, sl) || !intent_file_ok(file, fl)) {
+    w->failed = true;     /* never a record that would be refused */
+    return;
+  }
+  n = snprintf(line, sizeof line, "%s %llu %s", sub, (unsigned long long)ino, file);
+  if (n < 0 || (size_t)n >= sizeof line) {
+    w->failed = true;
+    return;
+  }
+  intent_put(w, line, (size_t)n);
+  w->count++;
+}
+
+void mailbox_file_intent_abort(struct mailbox_file_intent *w)
+{
+  if (w->fd >= 0) {
+    close(w->fd);
+    w->fd = -1;
+  }
+  if (w->tmp != NULL) {
+    (void)unlinkat(w->dirfd, w->tmp, 0);
+    free(w->tmp);
+    w->tmp = NULL;
+  }
+}
+
+int mailbox_file_intent_commit(struct mailbox_file_intent *w, const char **error_r)
+{
+  char line[32];
+  int n = snprintf(line, sizeof line, "end %llu", (unsigned long long)w->count);
+  int fd = w->fd;
+
+  intent_put(w, line, (size_t)n);
+  intent_flush(w);
+  w->fd = -1;
+  if (w->failed || fsync(fd) < 0) {
+    close(fd);
+    *error_r = "cannot write the record of the deletions";
+    mailbox_file_intent_abort(w);
+    return -1;
+  }
+  mailbox_file_step();
+  if (close(fd) < 0 || renameat(w->dirfd, w->tmp, w->dirfd, w->name) < 0) {
+    *error_r = "cannot put the record of the deletions in place";
+    mailbox_file_intent_abort(w);
+    return -1;
+  }
+  mailbox_file_step();
+  if (mailbox_file_sync_dir(w->dirfd) < 0) {
+    /* Not known to be durable: undo the decision rather than act on it. */
+    (void)unlinkat(w->dirfd, w->name, 0);
+    *error_r = "cannot sync the record of the deletions";
+    mailbox_file_intent_abort(w);
+    return -1;
+  }
+  mailbox_file_step();
+  free(w->tmp);
+  w->tmp = NULL;
+  return 0;
+}
+
+/* Parse the line of a file (NUL-terminated, len bytes; NULs are put in it): 1 with *r,
+ * 2 for the end line with *count_r, 0 when it is not of the form. */
+static int intent_line(char *line, size_t len, struct mailbox_file_intent_rec *r,
+                       uint64_t *count_r)
+{
+  char *p = memchr(line, ' ', len), *q;
+  uint64_t v = 0;
+
+  if (p == NULL || !intent_sub_ok(line, (size_t)(p - line)))
+    return 0;
+  *p++ = '\0';
+  for (q = p; *q >= '0' && *q <= '9' && q - p < 20; q++) {
+    if (v > (UINT64_MAX - 9) / 10)
+      return 0;
+    v = v * 10 + (uint64_t)(*q - '0');
+  }
+  if (q == p)
+    return 0;
+  if (strcmp(line, "end") == 0) {
+    *count_r = v;
+    return *q == '\0' ? 2 : 0;
+  }
+  if (*q != ' ' || !intent_file_ok(q + 1, len - (size_t)(q + 1 - line)))
+    return 0;
+  r->sub = line;
+  r->ino = v;
+  r->file = q + 1;
+  return 1;
+}
+
+/* One pass over the record: check every line (check), or give each file to fn. */
+static int intent_pass(int fd, off_t size,
+                       bool (*fn)(void *arg, const struct mailbox_file_intent_rec *r,
+                                  bool check),
+                       void *arg, bool check, const char **error_r)
+{
+  char buf[4 * (INTENT_LINE_MAX + 1)];
+  size_t start = 0, have = 0;
+  off_t off = 0;
+  uint64_t n = 0, count = 0;
+  int state = 0;          /* 0: before the first line, 1: files, 2: after the end */
+
+  for (;;) {
+    char *line = buf + start, *nul = memchr(line, '\0', have - start);
+    struct mailbox_file_intent_rec r;
+    size_t len;
+    if (nul == NULL) {
+      size_t want;
+      if (off >= size)
+        break;
+      memmove(buf, line, have - start);
+      have -= start;
+      start = 0;
+      if (have > INTENT_LINE_MAX) {
+        *error_r = "a line too long";
+        return -1;
+      }
+      want = sizeof buf - have;
+      if ((uint64_t)(size - off) < want)
+        want = (size_t)(size - off);
+      if (util_pread_all(fd, buf + have, want, off) < 0) {
+        *error_r = "cannot read it";
+        return -1;
+      }
+      have += want;
+      off += (off_t)want;
+      continue;
+    }
+    len = (size_t)(nul - line);
+    start += len + 1;
+    if (state == 0) {
+      if (strcmp(line, MAILBOX_FILE_INTENT_MAGIC) != 0) {
+        *error_r = "not an update record";
+        return -1;
+      }
+      state = 1;
+      continue;
+    }
+    if (state == 2) {
+      *error_r = "bytes after its end";
+      return -1;
+    }
+    switch (intent_line(line, len, &r, &count)) {
+    case 1:
+      if (n >= PARAMS_MAILBOX_MESSAGES_MAX) {
+        *error_r = "too many files";
+        return -1;
+      }
+      n++;
+      if (!fn(arg, &r, check) && check) {
+        *error_r = "a file outside the maildrop";
+        return -1;
+      }
+      break;
+    case 2:
+      if (count != n) {
+        *error_r = "a wrong count";
+        return -1;
+      }
+      state = 2;
+      break;
+    default:
+      *error_r = "a malformed line";
+      return -1;
+    }
+  }
+  if (have > start || state != 2) {
+    *error_r = "truncated";
+    return -1;
+  }
+  return 0;
+}
+
+int mailbox_file_intent_read(int dirfd, const char *name,
+                             bool (*fn)(void *arg, const struct mailbox_file_intent_rec *r,
+                                        bool check),
+                             void *arg, const char **error_r)
+{
+  char tmp[256];
+  struct stat st;
+  int fd, r = -1;
+
+  /* An UPDATE stopped before its decision: it removed nothing. */
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", name) < sizeof tmp)
+    (void)unlinkat(dirfd, tmp, 0);
+  fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 0;
+    *error_r = errno == ELOOP ? "a symbolic link" : "it cannot be opened";
+    (void)unlinkat(dirfd, name, 0);
+    return -1;
+  }
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      st.st_nlink != 1) {
+    *error_r = "not a regular file of the user with one link";
+  } else if ((uint64_t)st.st_size >
+             ((uint64_t)PARAMS_MAILBOX_MESSAGES_MAX + 2) * (INTENT_LINE_MAX + 1)) {
+    *error_r = "too large";
+  } else if (intent_pass(fd, st.st_size, fn, arg, true, error_r) == 0) {
+    /* The lines are checked again as they are acted on: the user may change the file
+     * meanwhile, but can only name their own messages.  A failure now keeps the record
+     * for the next open (which refuses it if it is no longer good). */
+    r = intent_pass(fd, st.st_size, fn, arg, false, error_r) == 0 ? 1 : -2;
+  }
+  close(fd);
+  if (r == -1)
+    (void)unlinkat(dirfd, name, 0);
+  return r < 0 ? -1 : r;
+}

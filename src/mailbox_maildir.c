@@ -5,7 +5,9 @@
  * and a few words a message; message files are opened one at a time while they are
  * streamed.  UPDATE touches only files of the snapshot: mail delivered meanwhile stays.
  * Another client may rename a file (new/ to cur/, new flags) under us: a message is
- * found again by its unique base name, the part of the name before ':'.  A message
+ * found again by its unique base name, the part of the name before ':', and its inode
+ * (two files of cur/ and new/ may share a base name: both are messages).  The messages
+ * marked deleted are removed all or none (the intent record of mailbox_file.h).  A message
  * file is read once: what its scan found is kept in the index (maildir_index.h), keyed
  * by base name and inode, both of which readdir gives.
  *
@@ -42,6 +44,7 @@ struct maildir_priv {
   char *names;             /* NUL-terminated file names */
   size_t names_len, names_cap;
   uint32_t *name;          /* per message: offset in names | MD_IN_NEW */
+  uint64_t *ino;           /* per message: the inode of its file */
   int fd;                  /* the message file open for streaming, or -1 */
   size_t fd_index;
 };
@@ -348,6 +351,196 @@ static void md_index_backfill(struct maildir_index *ix, struct maildir_index_bui
   }
 }
 
+/* The file of cur/ or new/ with base name base[0..blen) and inode ino (another client
+ * may have renamed it: new/ to cur/, new flags).  Its subdirectory and name in *sub_r
+ * and name (PARAMS_MAILDIR_NAME_MAX + 1 bytes); 0, or -1 when there is none. */
+static int md_find(const struct maildir_priv *pv, const char *base, size_t blen, uint64_t ino,
+                   int *sub_r, char *name)
+{
+  for (int k = 0; k < 2; k++) {
+    int fd = dup(pv->sub[k]);
+    DIR *d;
+    struct dirent *de;
+    if (fd < 0)
+      return -1;
+    d = fdopendir(fd);
+    if (d == NULL) {
+      close(fd);
+      return -1;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+      struct stat st;
+      if (strncmp(de->d_name, base, blen) != 0 ||
+          (de->d_name[blen] != '\0' && de->d_name[blen] != ':') || !name_ok(de->d_name) ||
+          fstatat(pv->sub[k], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != ino)
+        continue;
+      strcpy(name, de->d_name);    /* name_ok: within PARAMS_MAILDIR_NAME_MAX */
+      *sub_r = k;
+      closedir(d);
+      return 0;
+    }
+    closedir(d);
+  }
+  return -1;
+}
+
+/* ---- Completing an UPDATE that was interrupted (mailbox_file.h) ---- */
+
+/* At most this many files of a record are looked for under another name: a record
+ * is the user's to write, and more than this were never moved by a client between an
+ * UPDATE and the next open. */
+#define MD_LOST_MAX 100000
+
+struct md_lost {
+  uint64_t ino;
+  char *base;              /* NUL-terminated base name */
+};
+
+struct md_recovery {
+  struct maildir_priv *pv;
+  struct md_lost *lost;    /* files not under their recorded name */
+  size_t nlost, lost_cap;
+  size_t removed, failed;
+  bool touched[2];
+};
+
+static int sub_of(const char *word)
+{
+  for (int k = 0; k < 2; k++)
+    if (strcmp(word, sub_names[k]) == 0)
+      return k;
+  return -1;
+}
+
+static void md_recover_unlink(struct md_recovery *s, int sub, const char *name)
+{
+  if (unlinkat(s->pv->sub[sub], name, 0) == 0) {
+    s->removed++;
+    s->touched[sub] = true;
+    mailbox_file_step();
+  } else if (errno != ENOENT) {
+    s->failed++;
+  }
+}
+
+static bool md_recover_file(void *arg, const struct mailbox_file_intent_rec *r, bool check)
+{
+  struct md_recovery *s = arg;
+  int sub = sub_of(r->sub);
+  struct stat st;
+
+  if (sub < 0 || !name_ok(r->file))
+    return false;
+  if (check)
+    return true;
+  if (fstatat(s->pv->sub[sub], r->file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && (uint64_t)st.st_ino == r->ino) {
+    md_recover_unlink(s, sub, r->file);
+  } else if (s->nlost < MD_LOST_MAX) {
+    /* Renamed by another client (or removed): looked for once all are read. */
+    if (s->nlost == s->lost_cap) {
+      s->lost_cap = s->lost_cap ? 2 * s->lost_cap : 16;
+      s->lost = util_xreallocarray(s->lost, s->lost_cap, sizeof *s->lost);
+    }
+    s->lost[s->nlost].ino = r->ino;
+    s->lost[s->nlost].base = util_xasprintf("%.*s", (int)base_len(r->file), r->file);
+    s->nlost++;
+  }
+  return true;
+}
+
+static int lost_cmp(const void *a, const void *b)
+{
+  const struct md_lost *x = a, *y = b;
+  int c = strcmp(x->base, y->base);
+
+  return c != 0 ? c : (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* The files of the record not found under their name: one pass over cur/ and new/ for
+ * a file with the same base name and inode. */
+static void md_recover_lost(struct md_recovery *s)
+{
+  qsort(s->lost, s->nlost, sizeof *s->lost, lost_cmp);
+  for (int k = 0; k < 2; k++) {
+    int fd = dup(s->pv->sub[k]);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+
+    if (d == NULL) {
+      if (fd >= 0)
+        close(fd);
+      s->failed++;
+      continue;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+      char base[PARAMS_MAILDIR_NAME_MAX + 1];
+      struct md_lost key = { 0, base };
+      struct stat st;
+      size_t lo = 0, hi = s->nlost, blen = base_len(de->d_name);
+      if (!name_ok(de->d_name) ||
+          fstatat(s->pv->sub[k], de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          !S_ISREG(st.st_mode))
+        continue;
+      memcpy(base, de->d_name, blen);
+      base[blen] = '\0';
+      key.ino = (uint64_t)st.st_ino;
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (lost_cmp(&s->lost[mid], &key) < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      if (lo < s->nlost && lost_cmp(&s->lost[lo], &key) == 0)
+        md_recover_unlink(s, k, de->d_name);
+    }
+    closedir(d);
+  }
+}
+
+/* Complete the UPDATE a record left in the maildir says was decided, before the
+ * messages are listed.  Problems are logged: the session goes on with what is there. */
+static void md_recover(struct mailbox *mb, struct maildir_priv *pv)
+{
+  struct md_recovery s;
+  const char *err = NULL;
+  int r;
+
+  memset(&s, 0, sizeof s);
+  s.pv = pv;
+  r = mailbox_file_intent_read(pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR, md_recover_file, &s,
+                               &err);
+  if (r < 0)
+    log_msg(LOG_ERR, "%s: the record of an interrupted UPDATE is not used (%s)", mb->path,
+            err);
+  if (r > 0 && s.nlost > 0)
+    md_recover_lost(&s);
+  for (size_t k = 0; k < s.nlost; k++)
+    free(s.lost[k].base);
+  free(s.lost);
+  if (r <= 0)
+    return;
+  for (int k = 0; k < 2; k++)
+    if (s.touched[k]) {
+      if (mailbox_file_sync_dir(pv->sub[k]) < 0)
+        s.failed++;
+      mailbox_file_step();
+    }
+  if (s.failed > 0) {
+    log_msg(LOG_ERR, "%s: an interrupted UPDATE could not be completed (%zu files not "
+            "removed): tried again at the next open", mb->path, s.failed);
+    return;
+  }
+  (void)unlinkat(pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR, 0);
+  mailbox_file_step();
+  log_msg(LOG_NOTICE, "%s: completed an interrupted UPDATE (%zu messages removed)",
+          mb->path, s.removed);
+}
+
 static void md_free_priv(struct mailbox *mb)
 {
   struct maildir_priv *pv = mb->priv;
@@ -363,6 +556,7 @@ static void md_free_priv(struct mailbox *mb)
     close(pv->dirfd);     /* releases the flock */
   free(pv->names);
   free(pv->name);
+  free(pv->ino);
   free(pv);
   mb->priv = NULL;
 }
@@ -437,6 +631,7 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
     if (pv->sub[k] < 0)
       goto fail;
   }
+  md_recover(mb, pv);
   if (fstat(pv->dirfd, &dst) == 0)
     ix = maildir_index_load(pv->dirfd, MAILDIR_INDEX_NAME, MAILDIR_INDEX_MAILDIR, &dst, now);
   else
@@ -463,12 +658,14 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
 
   mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
   pv->name = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->name);
+  pv->ino = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->ino);
   for (size_t k = 0; k < n; k++) {
     const char *name = pv->names + (v[k].name & MD_OFF_MASK);
     size_t blen = base_len(name);
     struct mailbox_msg *m = &mb->msgs[mb->count];
     struct maildir_index_entry e;
     struct mailbox_file_info fi;   /* e.id may point into it */
+    uint64_t ino = v[k].ino;
     uint32_t uid;
 
     if (maildir_index_find(ix, name, blen, v[k].ino, &e) &&
@@ -506,6 +703,7 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
       }
       close(fd);
       maildir_index_stats.scans++;
+      ino = (uint64_t)st.st_ino;      /* the file read */
       memset(&e, 0, sizeof e);
       e.key = name;
       e.key_len = blen;
@@ -538,6 +736,7 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
       m->flags |= MAILBOX_MSG_XUIDL;
     m->expire_mark = e.expire_mark;
     pv->name[mb->count] = v[k].name;
+    pv->ino[mb->count] = ino;
     mb->count++;
     mb->total_size += e.size;
   }
@@ -576,47 +775,24 @@ static enum mailbox_status md_check(struct mailbox *mb, const char **error_r)
   return mb->priv != NULL ? MAILBOX_OK : MAILBOX_TEMP;
 }
 
-/* Find message i again after another client renamed it: a file of cur/ or new/ with the
- * same base name.  Updates the table; 0, or -1 when it is gone. */
+/* Find message i again after another client renamed it.  Updates the table; 0, or -1
+ * when it is gone. */
 static int md_relocate(struct mailbox *mb, size_t i)
 {
   struct maildir_priv *pv = mb->priv;
   const char *name = md_name(pv, i);
-  size_t blen = base_len(name);
-  char base[PARAMS_MAILDIR_NAME_MAX + 1];
+  char found[PARAMS_MAILDIR_NAME_MAX + 1];
+  const char *err;
+  uint32_t off;
+  int sub;
 
-  memcpy(base, name, blen);
-  base[blen] = '\0';
-  for (int k = 0; k < 2; k++) {
-    int fd = dup(pv->sub[k]);
-    DIR *d;
-    struct dirent *de;
-    if (fd < 0)
-      return -1;
-    d = fdopendir(fd);
-    if (d == NULL) {
-      close(fd);
-      return -1;
-    }
-    rewinddir(d);
-    while ((de = readdir(d)) != NULL) {
-      const char *e;
-      if (strncmp(de->d_name, base, blen) != 0)
-        continue;
-      e = de->d_name + blen;
-      if (*e == '\0' || *e == ':') {
-        const char *err;
-        uint32_t off = md_add_name(pv, de->d_name, strlen(de->d_name), &err);
-        closedir(d);
-        if (off == UINT32_MAX)
-          return -1;
-        pv->name[i] = off | (k == SUB_NEW ? MD_IN_NEW : 0);
-        return 0;
-      }
-    }
-    closedir(d);
-  }
-  return -1;
+  if (md_find(pv, name, base_len(name), pv->ino[i], &sub, found) < 0)
+    return -1;
+  off = md_add_name(pv, found, strlen(found), &err);
+  if (off == UINT32_MAX)
+    return -1;
+  pv->name[i] = off | (sub == SUB_NEW ? MD_IN_NEW : 0);
+  return 0;
 }
 
 static int md_msg_fd(struct mailbox *mb, size_t i, int *fd_r, const char **error_r)
@@ -753,6 +929,10 @@ static int md_mark(struct mailbox *mb, int tmp_dir, size_t i, bool *touched,
     return -1;
   }
   r = mailbox_file_copy_with(fd, mb->msgs[i].end, out, md_mark_ins, mb, error_r);
+  if (r == 0 && fstat(out, &st) < 0) {
+    *error_r = "cannot examine a message";
+    r = -1;
+  }
   if (close(out) < 0 && r == 0) {
     *error_r = "cannot write a message";
     r = -1;
@@ -766,18 +946,125 @@ static int md_mark(struct mailbox *mb, int tmp_dir, size_t i, bool *touched,
     return -1;
   }
   touched[md_sub(pv, i)] = true;
+  pv->ino[i] = (uint64_t)st.st_ino;    /* the new file, under the same name */
   close(pv->fd);
   pv->fd = -1;
   return 0;
+}
+
+/* The file of message i now: 0 with *st (a regular file), 1 when it is gone, -1 on
+ * an error (errno). */
+static int md_locate(struct mailbox *mb, size_t i, struct stat *st)
+{
+  struct maildir_priv *pv = mb->priv;
+
+  for (int attempt = 0;; attempt++) {
+    if (fstatat(pv->sub[md_sub(pv, i)], md_name(pv, i), st, AT_SYMLINK_NOFOLLOW) == 0)
+      return S_ISREG(st->st_mode) && (uint64_t)st->st_ino == pv->ino[i] ? 0 : 1;
+    if (errno != ENOENT)
+      return -1;
+    if (attempt > 0 || md_relocate(mb, i) < 0)
+      return 1;
+  }
+}
+
+/* Remove the messages marked deleted, all or none: recorded first (mailbox_file.h),
+ * then unlinked.  rec[i] is set for those recorded; *ndel_r counts those gone. */
+static enum mailbox_status md_delete(struct mailbox *mb, bool *rec, size_t *ndel_r,
+                                     const char **error_r)
+{
+  struct maildir_priv *pv = mb->priv;
+  struct mailbox_file_intent w;
+  size_t nrec = 0, failed = 0;
+  bool begun = false, touched[2] = { false, false };
+
+  *ndel_r = 0;
+  for (size_t i = 0; i < mb->count; i++) {
+    struct stat st;
+    if (!(mb->msgs[i].flags & MAILBOX_MSG_DELETED))
+      continue;
+    switch (md_locate(mb, i, &st)) {
+    case 0:
+      if (!begun && mailbox_file_intent_begin(&w, pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR) < 0) {
+        log_msg(LOG_ERR, "%s: cannot create " MAILBOX_FILE_INTENT_MAILDIR ".new: %s",
+                mb->path, strerror(errno));
+        *error_r = "cannot record the deletions";
+        return MAILBOX_TEMP;
+      }
+      begun = true;
+      mailbox_file_intent_add(&w, sub_names[md_sub(pv, i)], pv->ino[i], md_name(pv, i));
+      rec[i] = true;
+      nrec++;
+      break;
+    case 1:
+      (*ndel_r)++;        /* another client removed it first (or replaced it) */
+      break;
+    default:
+      log_msg(LOG_ERR, "%s: cannot examine %s/%s: %s", mb->path, sub_names[md_sub(pv, i)],
+              md_name(pv, i), strerror(errno));
+      if (begun)
+        mailbox_file_intent_abort(&w);
+      *error_r = "cannot remove some messages";
+      return MAILBOX_TEMP;
+    }
+  }
+  if (nrec == 0)
+    return MAILBOX_OK;
+  if (mailbox_file_intent_commit(&w, error_r) < 0) {
+    log_msg(LOG_ERR, "%s: %s: %s", mb->path, *error_r, strerror(errno));
+    *ndel_r = 0;
+    return MAILBOX_TEMP;
+  }
+  /* Decided: from here on, an interruption is completed by the next open. */
+  for (size_t i = 0; i < mb->count; i++) {
+    int r = -1, e = 0;
+    if (!rec[i])
+      continue;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      r = unlinkat(pv->sub[md_sub(pv, i)], md_name(pv, i), 0);
+      if (r == 0)
+        break;
+      e = errno;
+      if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0)
+        break;
+    }
+    if (r == 0 || e == ENOENT) {
+      if (r == 0)
+        touched[md_sub(pv, i)] = true;
+      (*ndel_r)++;
+      mailbox_file_step();
+    } else {
+      log_msg(LOG_ERR, "%s: cannot remove %s/%s: %s", mb->path, sub_names[md_sub(pv, i)],
+              md_name(pv, i), strerror(e));
+      failed++;
+    }
+  }
+  for (int k = 0; k < 2; k++)
+    if (touched[k]) {
+      if (mailbox_file_sync_dir(pv->sub[k]) < 0) {
+        log_msg(LOG_ERR, "%s: cannot sync %s/: %s", mb->path, sub_names[k],
+                strerror(errno));
+        failed++;
+      }
+      mailbox_file_step();
+    }
+  if (failed > 0) {
+    /* The record stays: the next open tries again. */
+    *error_r = "cannot remove some messages";
+    return MAILBOX_TEMP;
+  }
+  (void)unlinkat(pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR, 0);
+  mailbox_file_step();
+  return MAILBOX_OK;
 }
 
 static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
                                      const char **error_r)
 {
   struct maildir_priv *pv = mb->priv;
-  size_t ndel = 0, failed = 0;
-  bool touched[2] = { false, false };
+  bool touched[2] = { false, false }, *rec;
   int tmp_dir = -1, st;
+  enum mailbox_status ret;
 
   *deleted_r = 0;
   if (pv == NULL)
@@ -786,63 +1073,48 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
     close(pv->fd);
     pv->fd = -1;
   }
+  rec = util_xcalloc(mb->count ? mb->count : 1, sizeof *rec);
+  ret = md_delete(mb, rec, deleted_r, error_r);
+  free(rec);
+  if (ret != MAILBOX_OK)
+    return ret;
   for (size_t i = 0; i < mb->count; i++) {
     uint32_t f = mb->msgs[i].flags;
-    if (f & MAILBOX_MSG_DELETED) {
-      int r = -1, e = 0;
-      for (int attempt = 0; attempt < 2; attempt++) {
-        r = unlinkat(pv->sub[md_sub(pv, i)], md_name(pv, i), 0);
-        if (r == 0)
-          break;
-        e = errno;
-        if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0)
-          break;
+    bool undel = (f & MAILBOX_MSG_UNDELETE) && (f & MAILBOX_MSG_STATUS_D);
+    if (f & MAILBOX_MSG_DELETED)
+      continue;
+    if (f & MAILBOX_MSG_MARK) {
+      const char *err = NULL;
+      if (tmp_dir < 0)
+        tmp_dir = mailbox_file_open_dir(pv->dirfd, "tmp", &st, &err);
+      if (tmp_dir < 0 || md_mark(mb, tmp_dir, i, touched, &err) < 0)
+        log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to %s: %s", mb->path,
+                md_name(pv, i), err ? err : "?");
+      mailbox_file_step();
+    }
+    if (!(f & MAILBOX_MSG_RETRIEVED) && !undel)
+      continue;
+    /* Seen: to cur/ with the S flag, as Mailutils and Dovecot do; undeleted: no T. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+      int sub = md_sub(pv, i), r, e;
+      char *to = flags_name(md_name(pv, i), (f & MAILBOX_MSG_RETRIEVED) != 0, undel);
+      if (to == NULL && sub == SUB_CUR)
+        break;
+      if (to == NULL)
+        to = util_xstrdup(md_name(pv, i));
+      r = rename_noreplace(pv->sub[sub], md_name(pv, i), pv->sub[SUB_CUR], to);
+      e = errno;
+      free(to);
+      if (r == 0) {
+        touched[sub] = touched[SUB_CUR] = true;
+        mailbox_file_step();
+        break;
       }
-      if (r == 0 || e == ENOENT) {
-        /* Gone either way: another client may have removed it first. */
-        if (r == 0)
-          touched[md_sub(pv, i)] = true;
-        ndel++;
-      } else {
-        log_msg(LOG_ERR, "%s: cannot remove %s/%s: %s", mb->path, sub_names[md_sub(pv, i)],
-                md_name(pv, i), strerror(e));
-        failed++;
-      }
-    } else {
-      bool undel = (f & MAILBOX_MSG_UNDELETE) && (f & MAILBOX_MSG_STATUS_D);
-      if (f & MAILBOX_MSG_MARK) {
-        const char *err = NULL;
-        if (tmp_dir < 0)
-          tmp_dir = mailbox_file_open_dir(pv->dirfd, "tmp", &st, &err);
-        if (tmp_dir < 0 || md_mark(mb, tmp_dir, i, touched, &err) < 0)
-          log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to %s: %s", mb->path,
-                  md_name(pv, i), err ? err : "?");
-      }
-      if (!(f & MAILBOX_MSG_RETRIEVED) && !undel)
-        continue;
-      /* Seen: to cur/ with the S flag, as Mailutils and Dovecot do; undeleted: no T. */
-      for (int attempt = 0; attempt < 2; attempt++) {
-        int sub = md_sub(pv, i);
-        char *to = flags_name(md_name(pv, i), (f & MAILBOX_MSG_RETRIEVED) != 0, undel);
-        int r;
-        if (to == NULL && sub == SUB_CUR)
-          break;
-        if (to == NULL)
-          to = util_xstrdup(md_name(pv, i));
-        int e;
-        r = rename_noreplace(pv->sub[sub], md_name(pv, i), pv->sub[SUB_CUR], to);
-        e = errno;
-        free(to);
-        if (r == 0) {
-          touched[sub] = touched[SUB_CUR] = true;
-          break;
-        }
-        if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0) {
-          if (e != ENOENT)
-            log_msg(LOG_NOTICE, "%s: cannot rename %s: %s", mb->path, md_name(pv, i),
-                    strerror(e));
-          break;
-        }
+      if (e != ENOENT || attempt > 0 || md_relocate(mb, i) < 0) {
+        if (e != ENOENT)
+          log_msg(LOG_NOTICE, "%s: cannot rename %s: %s", mb->path, md_name(pv, i),
+                  strerror(e));
+        break;
       }
     }
   }
@@ -852,14 +1124,8 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
     if (touched[k] && mailbox_file_sync_dir(pv->sub[k]) < 0) {
       log_msg(LOG_ERR, "%s: cannot sync %s/: %s", mb->path, sub_names[k], strerror(errno));
       *error_r = "cannot sync the maildir";
-      *deleted_r = ndel;
       return MAILBOX_TEMP;
     }
-  *deleted_r = ndel;
-  if (failed > 0) {
-    *error_r = "cannot remove some messages";
-    return MAILBOX_TEMP;
-  }
   return MAILBOX_OK;
 }
 

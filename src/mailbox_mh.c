@@ -4,7 +4,10 @@
  * that are not plain numbers (",N" backups, dot files, "007") are not messages.  DELE
  * + QUIT unlinks the file and removes its number from every sequence in .mh_sequences
  * (a RETR'd message leaves `unseen'), rewriting that file through a temporary file and
- * rename so that a crash leaves the old or the new one.  What the scan of a message
+ * rename so that a crash leaves the old or the new one.  The messages marked deleted
+ * are removed all or none (the intent record of mailbox_file.h): a record left by an
+ * interrupted UPDATE is completed at the next open, .mh_sequences included.  What the
+ * scan of a message
  * found is kept in the index (maildir_index.h), keyed by number, inode, size and ctime.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
@@ -114,6 +117,89 @@ static void mh_index_backfill(struct maildir_index *ix, struct maildir_index_bui
   }
 }
 
+static void mh_update_sequences(struct mailbox *mb, const uint32_t *del, size_t ndel,
+                                const uint32_t *seen, size_t nseen);
+
+/* ---- Completing an UPDATE that was interrupted (mailbox_file.h) ---- */
+
+struct mh_recovery {
+  int dirfd;
+  uint32_t *del;           /* numbers now free of their recorded message */
+  size_t ndel, cap;
+  size_t removed, failed;
+};
+
+static bool mh_recover_file(void *arg, const struct mailbox_file_intent_rec *r, bool check)
+{
+  struct mh_recovery *s = arg;
+  struct stat st;
+  uint32_t num;
+
+  if (strcmp(r->sub, "msg") != 0 || !mh_number(r->file, &num))
+    return false;
+  if (check)
+    return true;
+  if (fstatat(s->dirfd, r->file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    /* Another file under the number (a delivery after the interruption) stays. */
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_ino != r->ino)
+      return true;
+    if (unlinkat(s->dirfd, r->file, 0) < 0 && errno != ENOENT) {
+      s->failed++;
+      return true;
+    }
+    s->removed++;
+    mailbox_file_step();
+  } else if (errno != ENOENT) {
+    s->failed++;
+    return true;
+  }
+  if (s->ndel == s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 64;
+    s->del = util_xreallocarray(s->del, s->cap, sizeof *s->del);
+  }
+  s->del[s->ndel++] = num;
+  return true;
+}
+
+/* Complete the UPDATE a record left in the folder says was decided, before the
+ * messages are listed.  Problems are logged: the session goes on with what is there. */
+static void mh_recover(struct mailbox *mb, int dirfd)
+{
+  struct mh_recovery s;
+  const char *err = NULL;
+  int r;
+
+  memset(&s, 0, sizeof s);
+  s.dirfd = dirfd;
+  r = mailbox_file_intent_read(dirfd, MAILBOX_FILE_INTENT_MH, mh_recover_file, &s, &err);
+  if (r < 0)
+    log_msg(LOG_ERR, "%s: the record of an interrupted UPDATE is not used (%s)", mb->path,
+            err);
+  if (r > 0) {
+    if (mailbox_file_sync_dir(dirfd) < 0)
+      s.failed++;
+    mailbox_file_step();
+    if (s.ndel > 1)
+      qsort(s.del, s.ndel, sizeof *s.del, cmp_u32);
+    if (s.ndel > 0) {
+      mh_update_sequences(mb, s.del, s.ndel, NULL, 0);
+      if (mailbox_file_sync_dir(dirfd) < 0)
+        s.failed++;
+      mailbox_file_step();
+    }
+    if (s.failed > 0) {
+      log_msg(LOG_ERR, "%s: an interrupted UPDATE could not be completed (%zu files not "
+              "removed): tried again at the next open", mb->path, s.failed);
+    } else {
+      (void)unlinkat(dirfd, MAILBOX_FILE_INTENT_MH, 0);
+      mailbox_file_step();
+      log_msg(LOG_NOTICE, "%s: completed an interrupted UPDATE (%zu messages removed)",
+              mb->path, s.removed);
+    }
+  }
+  free(s.del);
+}
+
 static void mh_free_priv(struct mailbox *mb)
 {
   struct mh_priv *pv = mb->priv;
@@ -173,6 +259,7 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
     status = MAILBOX_TEMP;
     goto fail;
   }
+  mh_recover(mb, pv->dirfd);
   fd = dup(pv->dirfd);
   if (fd < 0 || (d = fdopendir(fd)) == NULL) {
     if (fd >= 0)
@@ -660,13 +747,100 @@ static int mh_mark(struct mailbox *mb, size_t i, const char **error_r)
   return r;
 }
 
+/* Remove the messages marked deleted, all or none: recorded first (mailbox_file.h),
+ * then unlinked.  The numbers now free go to del (*ndel_r); *rec_r tells whether a
+ * record was committed (removed by the caller once .mh_sequences is rewritten). */
+static enum mailbox_status mh_delete(struct mailbox *mb, uint32_t *del, size_t *ndel_r,
+                                     bool *rec_r, const char **error_r)
+{
+  struct mh_priv *pv = mb->priv;
+  struct mailbox_file_intent w;
+  bool *rec = util_xcalloc(mb->count ? mb->count : 1, sizeof *rec);
+  size_t failed = 0;
+  bool begun = false;
+  enum mailbox_status ret = MAILBOX_TEMP;
+
+  *ndel_r = 0;
+  *rec_r = false;
+  for (size_t i = 0; i < mb->count; i++) {
+    char name[16];
+    struct stat st;
+    if (!(mb->msgs[i].flags & MAILBOX_MSG_DELETED))
+      continue;
+    snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
+    if (fstatat(pv->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno == ENOENT) {
+        del[(*ndel_r)++] = pv->num[i];     /* another program removed it first */
+        continue;
+      }
+      log_msg(LOG_ERR, "%s: cannot examine message %s: %s", mb->path, name,
+              strerror(errno));
+      *error_r = "cannot remove some messages";
+      goto out;
+    }
+    if (!S_ISREG(st.st_mode))
+      continue;
+    if (!begun && mailbox_file_intent_begin(&w, pv->dirfd, MAILBOX_FILE_INTENT_MH) < 0) {
+      log_msg(LOG_ERR, "%s: cannot create " MAILBOX_FILE_INTENT_MH ".new: %s", mb->path,
+              strerror(errno));
+      *error_r = "cannot record the deletions";
+      goto out;
+    }
+    begun = true;
+    mailbox_file_intent_add(&w, "msg", (uint64_t)st.st_ino, name);
+    rec[i] = true;
+  }
+  if (begun) {
+    begun = false;        /* committed, or dropped by the commit */
+    if (mailbox_file_intent_commit(&w, error_r) < 0) {
+      log_msg(LOG_ERR, "%s: %s: %s", mb->path, *error_r, strerror(errno));
+      *ndel_r = 0;
+      goto out;
+    }
+    *rec_r = true;
+  }
+  /* Decided: from here on, an interruption is completed by the next open. */
+  for (size_t i = 0; i < mb->count; i++) {
+    char name[16];
+    if (!rec[i])
+      continue;
+    snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
+    if (unlinkat(pv->dirfd, name, 0) == 0 || errno == ENOENT) {
+      del[(*ndel_r)++] = pv->num[i];
+      mailbox_file_step();
+    } else {
+      log_msg(LOG_ERR, "%s: cannot remove message %s: %s", mb->path, name, strerror(errno));
+      failed++;
+    }
+  }
+  if (*ndel_r > 0) {
+    if (mailbox_file_sync_dir(pv->dirfd) < 0) {
+      log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
+      failed++;
+    }
+    mailbox_file_step();
+  }
+  if (failed > 0) {
+    *rec_r = false;       /* kept: the next open tries again */
+    *error_r = "cannot remove some messages";
+    goto out;
+  }
+  ret = MAILBOX_OK;
+out:
+  if (begun)
+    mailbox_file_intent_abort(&w);
+  free(rec);
+  return ret;
+}
+
 static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
                                      const char **error_r)
 {
   struct mh_priv *pv = mb->priv;
   uint32_t *del = NULL, *seen = NULL;
-  size_t ndel = 0, nseen = 0, failed = 0;
-  bool marked = false;
+  size_t ndel = 0, nseen = 0;
+  bool marked = false, recorded = false;
+  enum mailbox_status ret;
 
   *deleted_r = 0;
   if (pv == NULL)
@@ -677,48 +851,47 @@ static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
   }
   del = util_xreallocarray(NULL, mb->count + 1, sizeof *del);
   seen = util_xreallocarray(NULL, mb->count + 1, sizeof *seen);
-  for (size_t i = 0; i < mb->count; i++) {
-    char name[16];
-    if (mb->msgs[i].flags & MAILBOX_MSG_DELETED) {
-      snprintf(name, sizeof name, "%u", (unsigned)pv->num[i]);
-      if (unlinkat(pv->dirfd, name, 0) == 0 || errno == ENOENT) {
-        del[ndel++] = pv->num[i];
-      } else {
-        log_msg(LOG_ERR, "%s: cannot remove message %s: %s", mb->path, name,
-                strerror(errno));
-        failed++;
-      }
-    } else {
-      if (mb->msgs[i].flags & MAILBOX_MSG_MARK) {
-        const char *err = NULL;
-        if (mh_mark(mb, i, &err) < 0)
-          log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to message %u: %s", mb->path,
-                  (unsigned)pv->num[i], err ? err : "?");
-        else
-          marked = true;
-      }
-      if (mb->msgs[i].flags & MAILBOX_MSG_RETRIEVED)
-        seen[nseen++] = pv->num[i];
-    }
-  }
-  if ((ndel > 0 || marked) && mailbox_file_sync_dir(pv->dirfd) < 0) {
-    log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
-    *error_r = "cannot sync the folder";
-    *deleted_r = ndel;
+  ret = mh_delete(mb, del, &ndel, &recorded, error_r);
+  if (ret != MAILBOX_OK) {
     free(del);
     free(seen);
-    return MAILBOX_TEMP;
+    return ret;
   }
-  if (ndel > 0 || nseen > 0)
+  for (size_t i = 0; i < mb->count; i++) {
+    if (mb->msgs[i].flags & MAILBOX_MSG_DELETED)
+      continue;
+    if (mb->msgs[i].flags & MAILBOX_MSG_MARK) {
+      const char *err = NULL;
+      if (mh_mark(mb, i, &err) < 0)
+        log_msg(LOG_NOTICE, "%s: cannot add the expiry mark to message %u: %s", mb->path,
+                (unsigned)pv->num[i], err ? err : "?");
+      else
+        marked = true;
+      mailbox_file_step();
+    }
+    if (mb->msgs[i].flags & MAILBOX_MSG_RETRIEVED)
+      seen[nseen++] = pv->num[i];
+  }
+  if (marked && mailbox_file_sync_dir(pv->dirfd) < 0) {
+    log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
+    ret = MAILBOX_TEMP;
+    *error_r = "cannot sync the folder";
+  }
+  if (ndel > 0 || nseen > 0) {
     mh_update_sequences(mb, del, ndel, seen, nseen);
+    mailbox_file_step();
+  }
+  if (recorded) {
+    /* .mh_sequences durable before the record that would redo it goes. */
+    if (ndel > 0 && mailbox_file_sync_dir(pv->dirfd) < 0)
+      log_msg(LOG_ERR, "%s: cannot sync the folder: %s", mb->path, strerror(errno));
+    (void)unlinkat(pv->dirfd, MAILBOX_FILE_INTENT_MH, 0);
+    mailbox_file_step();
+  }
   free(del);
   free(seen);
   *deleted_r = ndel;
-  if (failed > 0) {
-    *error_r = "cannot remove some messages";
-    return MAILBOX_TEMP;
-  }
-  return MAILBOX_OK;
+  return ret;
 }
 
 /* The highest message number in the folder now (other programs may have added some). */

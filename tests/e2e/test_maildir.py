@@ -197,3 +197,24 @@ def test_mh_session(site):
     assert uidl(s) == first[1:]
     s.cmd("QUIT")
     s.close()
+
+
+def test_maildir_same_base_name_in_cur_and_new(site):
+    # Two messages whose names share the base name, one in new/ and one in cur/: both
+    # are listed, each with its own id, and stay so across sessions.
+    site.write_conf('mailbox { mailbox-type maildir; };')
+    md = make_maildir(site, site.mbox_path(), [MSGS[0]], [NAMES[0]], sub="new")
+    with open(os.path.join(md, "cur", NAMES[0] + ":2,S"), "wb") as f:
+        f.write(MSGS[1].encode())
+    chown_tree(site, md)
+    sizes = sorted(len(wire(m)) for m in MSGS[:2])
+    for _ in range(2):
+        s = site.inetd()
+        assert s.login().startswith("+OK")
+        assert s.cmd("STAT") == "+OK 2 %d" % sum(sizes)
+        ids = uidl(s)
+        assert len(ids) == 2 and len(set(ids)) == 2 and NAMES[0] in ids
+        assert s.cmd("LIST").startswith("+OK")
+        assert sorted(int(l.split()[1]) for l in s.multi()) == sizes
+        s.cmd("QUIT")
+        s.close()

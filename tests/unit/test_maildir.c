@@ -426,6 +426,78 @@ static void test_maildir_concurrent(void)
   rm_rf(dir);
 }
 
+/* The same base name in cur/ and new/ (two messages, whatever put them there): both
+ * are listed, each with its own id, on the first open and from the index; when another
+ * client renames one, it is found again by its inode, not taken for the other. */
+static void test_maildir_same_base(void)
+{
+  static const char a[] = "Subject: aaa\n\nAAA\n", b[] = "Subject: bbb\n\nBBB\n";
+  char dir[300], url[400], from[700], to[700];
+  struct conf c;
+  struct mailbox mb;
+  const char *err = NULL;
+  size_t removed;
+  char id0[PARAMS_UIDL_MAX + 1] = "", id1[PARAMS_UIDL_MAX + 1] = "";
+
+  conf_for_test(&c);
+  snprintf(dir, sizeof dir, "%s/Same", tmpdir);
+  make_maildir(dir);
+  put(dir, "new", "1700000000.M1P1.host", a);
+  put(dir, "cur", "1700000000.M1P1.host:2,S", b);
+  /* Enough others for the radix sort of big maildrops. */
+  for (int k = 0; k < 70; k++) {
+    char nm[64];
+    snprintf(nm, sizeof nm, "%d.M%dP1.host", 1600000000 + (k * 7919) % 100000, k);
+    put(dir, k % 2 ? "cur" : "new", nm, m1);
+  }
+  snprintf(url, sizeof url, "maildir:%s", dir);
+  for (int round = 0; round < 2; round++) {
+    is_int(mailbox_open(&mb, url, &c, &err), MAILBOX_OK, "same base name: open %d", round);
+    is_int(mb.count, 72, "same base name in cur/ and new/: both listed (open %d)", round);
+    if (mb.count == 72) {
+      size_t l0 = 0, l1 = 0;
+      char *b0 = read_msg(&mb, 70, &l0), *b1 = read_msg(&mb, 71, &l1);
+      ok(strcmp(mailbox_uid(&mb, 70), mailbox_uid(&mb, 71)) != 0,
+         "... each with its own id (%s, %s)", mailbox_uid(&mb, 70), mailbox_uid(&mb, 71));
+      ok(b0 != NULL && b1 != NULL && l0 == strlen(a) && l1 == strlen(b) &&
+         memcmp(b0, a, l0) == 0 && memcmp(b1, b, l1) == 0,
+         "... each message read from its own file");
+      if (round == 0) {
+        snprintf(id0, sizeof id0, "%s", mailbox_uid(&mb, 70));
+        snprintf(id1, sizeof id1, "%s", mailbox_uid(&mb, 71));
+      } else {
+        ok(strcmp(id0, mailbox_uid(&mb, 70)) == 0 && strcmp(id1, mailbox_uid(&mb, 71)) == 0,
+           "... the same ids from the index");
+      }
+      free(b0);
+      free(b1);
+    }
+    mailbox_close(&mb);
+  }
+  /* Another client moves the new/ one to cur/ with a flag; it is read and deleted as
+   * itself, and the other stays. */
+  if (mailbox_open(&mb, url, &c, &err) == MAILBOX_OK && mb.count == 72) {
+    size_t l = 0;
+    char *body;
+    snprintf(from, sizeof from, "%s/new/1700000000.M1P1.host", dir);
+    snprintf(to, sizeof to, "%s/cur/1700000000.M1P1.host:2,R", dir);
+    ok(rename(from, to) == 0, "another client moves new/ to cur/ :2,R");
+    body = read_msg(&mb, 70, &l);
+    ok(body != NULL && l == strlen(a) && memcmp(body, a, l) == 0,
+       "the moved one found again by its inode, not its namesake");
+    free(body);
+    mb.msgs[70].flags |= MAILBOX_MSG_DELETED;
+    is_int(mb.ops->update(&mb, &removed, &err), MAILBOX_OK, "same base name: update");
+    ok(removed == 1 && !exists(dir, "cur", "1700000000.M1P1.host:2,R") &&
+       exists(dir, "cur", "1700000000.M1P1.host:2,S"), "... the one deleted is gone, "
+       "its namesake stays");
+  } else {
+    ok(0, "same base name: reopen");
+  }
+  mailbox_close(&mb);
+  rm_rf(dir);
+}
+
 static void test_maildir_uidl_sources(void)
 {
   char dir[300], url[400], name[200];
@@ -748,6 +820,7 @@ int main(void)
   test_dovecot_uidlist();
   test_maildir_basic();
   test_maildir_concurrent();
+  test_maildir_same_base();
   test_maildir_uidl_sources();
   test_maildir_refusals();
   test_mh_sequences();

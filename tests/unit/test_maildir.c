@@ -1,6 +1,8 @@
 /* test_maildir.c - Maildir and MH maildrops: scanning, sizes, unique ids (Dovecot's
  * uidlist, X-UIDL), deletions, delivery during a session, moves by other clients,
- * locking, hostile names and files, .mh_sequences, autodetection.  GPL-3.0-or-later. */
+ * locking, hostile names and files, .mh_sequences, autodetection; UPDATE killed at
+ * every step removes all or none of the messages marked deleted, and hostile records
+ * of an interrupted UPDATE are refused.  GPL-3.0-or-later. */
 #include <config.h>
 
 #include <dirent.h>
@@ -9,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -726,6 +730,483 @@ static void test_mh(void)
   rm_rf(dir);
 }
 
+/* ---- UPDATE killed at every step: all or nothing ---- */
+
+#define CRASH_N 24
+static int crash_steps, crash_kill_at;
+static const char *crash_deliver;   /* where the hook delivers a message before a kill */
+static bool crash_mh;
+static const char crash_delivered[] = "Subject: delivered at the kill\n\nlate\n";
+
+static bool crash_deleted(int k)
+{
+  return k % 3 != 1;       /* 16 of 24 */
+}
+
+/* Kills the process at step crash_kill_at (0: never), after a delivery: mail that
+ * arrives while UPDATE runs must survive whatever happens. */
+static void crash_hook(void)
+{
+  if (++crash_steps != crash_kill_at)
+    return;
+  if (crash_deliver != NULL)
+    put(crash_deliver, crash_mh ? "" : "new", crash_mh ? "100" : "1900000000.M9P9.late",
+        crash_delivered);
+  raise(SIGKILL);
+}
+
+/* Open url (completing what a record says) with hook called at each step. */
+static enum mailbox_status crash_open(struct mailbox *mb, const char *url,
+                                      void (*hook)(void))
+{
+  struct conf c;
+  const char *err;
+
+  conf_for_test(&c);
+  mailbox_file_step_hook = hook;
+  return mailbox_open(mb, url, &c, &err);
+}
+
+/* In a child: open url, with update, DELE the messages of crash_deleted() and RETR the
+ * others, then QUIT.  Exits with the number of steps. */
+static void crash_child(const char *url, int kill_at, bool update)
+{
+  struct mailbox mb;
+  const char *err;
+  size_t removed;
+
+  crash_kill_at = kill_at;
+  crash_steps = 0;
+  if (crash_open(&mb, url, crash_hook) != MAILBOX_OK)
+    _exit(200);
+  if (update) {
+    if (mb.count != CRASH_N)
+      _exit(201);
+    for (size_t i = 0; i < mb.count; i++)
+      mb.msgs[i].flags |= crash_deleted((int)i) ? MAILBOX_MSG_DELETED : MAILBOX_MSG_RETRIEVED;
+    if (mb.ops->update(&mb, &removed, &err) != MAILBOX_OK || removed != 16)
+      _exit(202);
+  }
+  mailbox_close(&mb);
+  _exit(crash_steps < 150 ? crash_steps : 150);
+}
+
+/* Run crash_child; its exit code, or -1 when it was killed. */
+static int crash_run(const char *url, int kill_at, bool update)
+{
+  int status;
+  pid_t pid;
+
+  fflush(stdout);
+  pid = fork();
+  if (pid == 0)
+    crash_child(url, kill_at, update);
+  if (pid < 0 || waitpid(pid, &status, 0) != pid)
+    return -2;
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+    return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+}
+
+static void crash_maildir_make(const char *dir)
+{
+  static const char *const info[3] = { ":2,S", ":2,", ":2,FS" };
+
+  rm_rf(dir);
+  make_maildir(dir);
+  for (int k = 0; k < CRASH_N; k++) {
+    char name[100], body[100];
+    snprintf(name, sizeof name, "17000000%02d.M%dP1.host%s", k, k, k % 2 ? info[k % 3] : "");
+    snprintf(body, sizeof body, "Subject: message %d\n\nbody %d\n", k, k);
+    put(dir, k % 2 ? "cur" : "new", name, body);
+  }
+}
+
+/* How many of the deleted and of the kept messages of crash_maildir_make are there,
+ * and is the late delivery there? */
+static void crash_maildir_census(const char *dir, int *del_r, int *kept_r, bool *late_r)
+{
+  *del_r = *kept_r = 0;
+  *late_r = false;
+  for (int s = 0; s < 2; s++) {
+    char p[600];
+    DIR *d;
+    struct dirent *de;
+    snprintf(p, sizeof p, "%s/%s", dir, s ? "new" : "cur");
+    d = opendir(p);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+      int k;
+      if (strcmp(de->d_name, "1900000000.M9P9.late") == 0)
+        *late_r = true;
+      else if (sscanf(de->d_name, "17000000%2d.", &k) == 1 && k >= 0 && k < CRASH_N)
+        (*(crash_deleted(k) ? del_r : kept_r))++;
+    }
+    if (d != NULL)
+      closedir(d);
+  }
+}
+
+static bool crash_no_record(const char *dir, const char *name)
+{
+  char p[600];
+
+  snprintf(p, sizeof p, "%s/%s.new", dir, name);
+  if (access(p, F_OK) == 0)
+    return false;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return access(p, F_OK) < 0;
+}
+
+/* Open in this process (completing what a record says): the number of messages, or
+ * -1. */
+static int crash_reopen(const char *url)
+{
+  struct mailbox mb;
+  int n;
+
+  if (crash_open(&mb, url, NULL) != MAILBOX_OK)
+    return -1;
+  n = (int)mb.count;
+  mailbox_close(&mb);
+  return n;
+}
+
+
+static const char crash_seq[] = "unseen: 1-24\nflagged: 2-9 20\ncur: 3\nodd line\n";
+
+static void crash_mh_make(const char *dir)
+{
+  rm_rf(dir);
+  mkdir(dir, 0700);
+  for (int k = 0; k < CRASH_N; k++) {
+    char name[16], body[100];
+    snprintf(name, sizeof name, "%d", k + 1);
+    snprintf(body, sizeof body, "Subject: message %d\n\nbody %d\n", k, k);
+    put(dir, "", name, body);
+  }
+  put(dir, "", ".mh_sequences", crash_seq);
+}
+
+static void crash_mh_census(const char *dir, int *del_r, int *kept_r, bool *late_r)
+{
+  *del_r = *kept_r = 0;
+  for (int k = 0; k < CRASH_N; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "%d", k + 1);
+    if (exists(dir, "", name))
+      (*(crash_deleted(k) ? del_r : kept_r))++;
+  }
+  *late_r = exists(dir, "", "100");
+}
+
+/* .mh_sequences: as it was (nothing removed), or without the deleted numbers, and
+ * perhaps without the seen ones in unseen too. */
+static bool crash_mh_sequences_ok(const char *dir, bool removed)
+{
+  uint32_t del[CRASH_N], seen[CRASH_N];
+  size_t ndel = 0, nseen = 0, len = 0, l1 = 0, l2 = 0;
+  char p[600], *text, *w1, *w2;
+  bool good;
+  int fd;
+
+  for (int k = 0; k < CRASH_N; k++) {
+    if (crash_deleted(k))
+      del[ndel++] = (uint32_t)k + 1;
+    else
+      seen[nseen++] = (uint32_t)k + 1;
+  }
+  snprintf(p, sizeof p, "%s/.mh_sequences", dir);
+  fd = open(p, O_RDONLY);
+  text = malloc(4096);
+  if (fd >= 0) {
+    ssize_t n = read(fd, text, 4095);
+    len = n > 0 ? (size_t)n : 0;
+    close(fd);
+  }
+  text[len] = '\0';
+  w1 = mailbox_mh_sequences_rewrite(crash_seq, strlen(crash_seq), del, ndel, NULL, 0, &l1);
+  w2 = mailbox_mh_sequences_rewrite(crash_seq, strlen(crash_seq), del, ndel, seen, nseen,
+                                    &l2);
+  if (!removed)
+    good = strcmp(text, crash_seq) == 0;
+  else
+    good = (w1 != NULL && strcmp(text, w1) == 0) || (w2 != NULL && strcmp(text, w2) == 0);
+  if (!good)
+    printf("# .mh_sequences: '%s'\n", text);
+  free(text);
+  free(w1);
+  free(w2);
+  return good;
+}
+
+
+/* A maildrop format for the crash test. */
+struct crash_format {
+  const char *name, *scheme, *record;
+  bool mh;
+  void (*make)(const char *dir);
+  void (*census)(const char *dir, int *del_r, int *kept_r, bool *late_r);
+  bool (*extra_ok)(const char *dir, bool removed);   /* NULL: nothing more to check */
+};
+
+/* Kill UPDATE at each of its steps: the next open leaves all 16 messages marked
+ * deleted removed or none, the 8 others and the mail delivered at the kill.  Then kill
+ * once the removal is decided (step 4: the record is durable), and again at each step
+ * of its completion by the next open: the open after that completes it. */
+static void crash_test(const struct crash_format *f, const char *sub)
+{
+  char dir[300], url[400];
+  int steps, n_none = 0, n_all = 0, n_bad = 0, kills = 0;
+
+  snprintf(dir, sizeof dir, "%s/%s", tmpdir, sub);
+  snprintf(url, sizeof url, "%s:%s", f->scheme, dir);
+  crash_mh = f->mh;
+  crash_deliver = dir;
+  f->make(dir);
+  steps = crash_run(url, 0, true);
+  ok(steps >= 20, "%s UPDATE: %d steps to kill at", f->name, steps);
+  for (int k = 1; k <= steps; k++) {
+    int del, kept, r, listed;
+    bool late;
+    f->make(dir);
+    r = crash_run(url, k, true);
+    kills += r == -1;
+    listed = crash_reopen(url);
+    f->census(dir, &del, &kept, &late);
+    if (r == -1 && listed == kept + del + 1 && kept == 8 && late && (del == 0 || del == 16) &&
+        (f->extra_ok == NULL || f->extra_ok(dir, del == 0)) &&
+        crash_no_record(dir, f->record)) {
+      n_none += del == 16;
+      n_all += del == 0;
+    } else {
+      n_bad++;
+      printf("# kill at step %d: run %d, %d of 16 deleted messages left, %d of 8 kept, "
+             "late delivery %s\n", k, r, del, kept, late ? "there" : "lost");
+    }
+  }
+  ok(n_bad == 0 && kills == steps && kills >= 20 && n_none > 0 && n_all > 0,
+     "%s UPDATE killed at %d steps: all removed (%d) or none (%d), never some (%d)",
+     f->name, kills, n_all, n_none, n_bad);
+
+  f->make(dir);
+  (void)crash_run(url, 4, true);
+  steps = crash_run(url, 0, false);
+  ok(steps >= 16, "completion of a decided %s UPDATE: %d steps", f->name, steps);
+  n_bad = kills = 0;
+  for (int k = 1; k <= steps; k++) {
+    int del, kept;
+    bool late;
+    f->make(dir);
+    kills += crash_run(url, 4, true) == -1;
+    kills += crash_run(url, k, false) == -1;
+    if (crash_reopen(url) != 8 + 1)
+      n_bad++;
+    f->census(dir, &del, &kept, &late);
+    if (del != 0 || kept != 8 || !late || (f->extra_ok != NULL && !f->extra_ok(dir, true)) ||
+        !crash_no_record(dir, f->record)) {
+      n_bad++;
+      printf("# completion killed at step %d: %d deleted left, %d kept\n", k, del, kept);
+    }
+  }
+  ok(n_bad == 0 && kills == 2 * steps,
+     "%s completion killed at each of its %d steps: completed by the open after (%d bad)",
+     f->name, steps, n_bad);
+  rm_rf(dir);
+}
+
+static void test_crash(void)
+{
+  static const struct crash_format maildir = {
+    "Maildir", "maildir", MAILBOX_FILE_INTENT_MAILDIR, false, crash_maildir_make,
+    crash_maildir_census, NULL,
+  };
+  static const struct crash_format mh = {
+    "MH", "mh", MAILBOX_FILE_INTENT_MH, true, crash_mh_make, crash_mh_census,
+    crash_mh_sequences_ok,
+  };
+
+  crash_test(&maildir, "Crash");
+  crash_test(&mh, "CrashMH");
+}
+
+/* ---- Hostile records of an interrupted UPDATE ---- */
+
+/* Write a record: the lines, each ended by a NUL. */
+static void put_record(const char *path, const char *const *lines, size_t n)
+{
+  size_t len = 0, cap = 1;
+  char *buf;
+
+  for (size_t k = 0; k < n; k++)
+    cap += strlen(lines[k]) + 1;
+  buf = malloc(cap);
+  for (size_t k = 0; k < n; k++) {
+    size_t l = strlen(lines[k]);
+    memcpy(buf + len, lines[k], l + 1);
+    len += l + 1;
+  }
+  write_file(path, buf, len);
+  free(buf);
+}
+
+static uint64_t ino_of(const char *dir, const char *sub, const char *name)
+{
+  char p[1024];
+  struct stat st;
+
+  snprintf(p, sizeof p, "%s/%s%s%s", dir, sub, *sub ? "/" : "", name);
+  return lstat(p, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Open url with the record lines at rec (the record's path): how many messages are
+ * listed, or -1; the record must be gone afterwards. */
+static int open_with_record(const char *url, const char *rec, const char *const *lines,
+                            size_t n)
+{
+  int listed;
+
+  if (lines != NULL)
+    put_record(rec, lines, n);
+  listed = crash_reopen(url);
+  return access(rec, F_OK) == 0 ? -2 : listed;
+}
+
+static void test_intent_hostile(void)
+{
+  char dir[300], url[400], rec[400], victim[400], p[700], line[400], line2[400];
+  struct stat st;
+
+  snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+  put(tmpdir, "", "victim", "Subject: not in the maildrop\n\n");
+
+  snprintf(dir, sizeof dir, "%s/Hostile", tmpdir);
+  snprintf(url, sizeof url, "maildir:%s", dir);
+  snprintf(rec, sizeof rec, "%s/" MAILBOX_FILE_INTENT_MAILDIR, dir);
+  make_maildir(dir);
+  put(dir, "cur", "1.a:2,S", m1);
+  put(dir, "new", "2.b", m2);
+  snprintf(p, sizeof p, "%s/cur/3.link:2,S", dir);
+  ok(symlink(victim, p) == 0, "a symlink in cur/ to a file outside");
+  {
+    char l1[200], l2[200];
+    const char *escape[] = { MAILBOX_FILE_INTENT_MAGIC, l1, "end 1" };
+    const char *badsub[] = { MAILBOX_FILE_INTENT_MAGIC, l2, "end 1" };
+    snprintf(l1, sizeof l1, "cur %llu ../../victim", (unsigned long long)ino_of(tmpdir, "", "victim"));
+    snprintf(l2, sizeof l2, "tmp %llu 2.b", (unsigned long long)ino_of(dir, "new", "2.b"));
+    is_int(open_with_record(url, rec, escape, 3), 2, "record naming ../../victim: refused");
+    is_int(open_with_record(url, rec, badsub, 3), 2, "record naming tmp/: refused");
+  }
+  {
+    static const char *const hidden[] = { MAILBOX_FILE_INTENT_MAGIC, "cur 1 .hidden", "end 1" };
+    static const char *const dots[] = { MAILBOX_FILE_INTENT_MAGIC, "new 1 ..", "end 1" };
+    static const char *const slash[] = { MAILBOX_FILE_INTENT_MAGIC, "new 1 a/b", "end 1" };
+    static const char *const nonum[] = { MAILBOX_FILE_INTENT_MAGIC, "new x 2.b", "end 1" };
+    static const char *const noend[] = { MAILBOX_FILE_INTENT_MAGIC, "new 1 2.b" };
+    static const char *const count[] = { MAILBOX_FILE_INTENT_MAGIC, "new 1 2.b", "end 2" };
+    static const char *const after[] = { MAILBOX_FILE_INTENT_MAGIC, "new 1 2.b", "end 1",
+                                         "cur 1 1.a:2,S" };
+    static const char *const magic[] = { "pop3d-update 2", "new 1 2.b", "end 1" };
+    static const char *const huge[] = { MAILBOX_FILE_INTENT_MAGIC,
+                                        "new 123456789012345678901 2.b", "end 1" };
+    is_int(open_with_record(url, rec, hidden, 3), 2, "record naming a dot file: refused");
+    is_int(open_with_record(url, rec, dots, 3), 2, "record naming ..: refused");
+    is_int(open_with_record(url, rec, slash, 3), 2, "record naming a/b: refused");
+    is_int(open_with_record(url, rec, nonum, 3), 2, "record without an inode: refused");
+    is_int(open_with_record(url, rec, noend, 2), 2, "truncated record: refused");
+    is_int(open_with_record(url, rec, count, 3), 2, "record with a wrong count: refused");
+    is_int(open_with_record(url, rec, after, 4), 2, "record with lines after its end: refused");
+    is_int(open_with_record(url, rec, magic, 3), 2, "record of another version: refused");
+    is_int(open_with_record(url, rec, huge, 3), 2, "inode out of bounds: refused");
+  }
+  {
+    /* A line longer than any record's. */
+    char *big = malloc(9000);
+    const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, big, "end 1" };
+    memcpy(big, "new 1 ", 6);
+    memset(big + 6, 'x', 8990);
+    big[8996] = '\0';
+    is_int(open_with_record(url, rec, lines, 3), 2, "record with an endless line: refused");
+    free(big);
+  }
+  {
+    /* Well formed, but the symlink is not a message file and the inodes don't match. */
+    const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, line, line2, "end 2" };
+    snprintf(line, sizeof line, "cur %llu 3.link:2,S",
+             (unsigned long long)ino_of(tmpdir, "", "victim"));
+    snprintf(line2, sizeof line2, "cur %llu 1.a:2,S",
+             (unsigned long long)ino_of(dir, "new", "2.b"));
+    is_int(open_with_record(url, rec, lines, 4), 2,
+           "record naming a symlink and a message of another inode: nothing removed");
+    ok(lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && access(victim, F_OK) == 0,
+       "... the symlink and its target stay");
+  }
+  {
+    /* The record itself a symlink, a hard link, a directory: refused. */
+    char other[500];
+    const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, line, "end 1" };
+    snprintf(line, sizeof line, "new %llu 2.b", (unsigned long long)ino_of(dir, "new", "2.b"));
+    snprintf(other, sizeof other, "%s/elsewhere", tmpdir);
+    put_record(other, lines, 3);
+    ok(symlink(other, rec) == 0, "record as a symlink");
+    is_int(open_with_record(url, rec, NULL, 0), 2, "... refused and removed");
+    ok(link(other, rec) == 0, "record as a hard link");
+    is_int(open_with_record(url, rec, NULL, 0), 2, "... refused and removed");
+    ok(access(other, F_OK) == 0, "... the file linked to stays");
+    unlink(other);
+    /* A leftover of an UPDATE stopped before its decision goes, nothing removed. */
+    snprintf(other, sizeof other, "%s.new", rec);
+    put_record(other, lines, 3);
+    is_int(open_with_record(url, rec, NULL, 0), 2, "unfinished record: rolled back");
+    ok(access(other, F_OK) < 0, "... and removed");
+    /* The real thing: the message named with its inode goes. */
+    is_int(open_with_record(url, rec, lines, 3), 1, "good record: completed");
+    ok(!exists(dir, "new", "2.b") && exists(dir, "cur", "1.a:2,S"), "... that message removed");
+  }
+  rm_rf(dir);
+
+  /* MH: message numbers only. */
+  snprintf(dir, sizeof dir, "%s/HostileMH", tmpdir);
+  snprintf(url, sizeof url, "mh:%s", dir);
+  snprintf(rec, sizeof rec, "%s/" MAILBOX_FILE_INTENT_MH, dir);
+  mkdir(dir, 0700);
+  put(dir, "", "1", m1);
+  put(dir, "", "3", m2);
+  put(dir, "", ".mh_sequences", "unseen: 1-3\n");
+  {
+    const char *up[] = { MAILBOX_FILE_INTENT_MAGIC, line, "end 1" };
+    const char *zero[] = { MAILBOX_FILE_INTENT_MAGIC, line2, "end 1" };
+    static const char *const sub[] = { MAILBOX_FILE_INTENT_MAGIC, "cur 1 3", "end 1" };
+    static const char *const name[] = { MAILBOX_FILE_INTENT_MAGIC, "msg 1 abc", "end 1" };
+    snprintf(line, sizeof line, "msg %llu ../victim",
+             (unsigned long long)ino_of(tmpdir, "", "victim"));
+    snprintf(line2, sizeof line2, "msg %llu 03", (unsigned long long)ino_of(dir, "", "3"));
+    is_int(open_with_record(url, rec, up, 3), 2, "MH record naming ../victim: refused");
+    is_int(open_with_record(url, rec, zero, 3), 2, "MH record naming 03: refused");
+    is_int(open_with_record(url, rec, sub, 3), 2, "MH record with another word: refused");
+    is_int(open_with_record(url, rec, name, 3), 2, "MH record naming abc: refused");
+    ok(access(victim, F_OK) == 0, "... the file outside stays");
+  }
+  {
+    const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, line, "end 1" };
+    char seq[100] = "";
+    FILE *f;
+    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)ino_of(dir, "", "1"));
+    is_int(open_with_record(url, rec, lines, 3), 2, "MH record with another inode: kept");
+    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)ino_of(dir, "", "3"));
+    is_int(open_with_record(url, rec, lines, 3), 1, "MH good record: completed");
+    snprintf(p, sizeof p, "%s/.mh_sequences", dir);
+    f = fopen(p, "r");
+    if (f != NULL) {
+      size_t n = fread(seq, 1, sizeof seq - 1, f);
+      seq[n] = '\0';
+      fclose(f);
+    }
+    is_str(seq, "unseen: 1-2\n", "... message 3 removed and out of .mh_sequences");
+  }
+  rm_rf(dir);
+  unlink(victim);
+}
+
 /* ---- URLs and autodetection ---- */
 
 static void test_detect(void)
@@ -825,6 +1306,8 @@ int main(void)
   test_maildir_refusals();
   test_mh_sequences();
   test_mh();
+  test_crash();
+  test_intent_hostile();
   test_detect();
   rm_rf(tmpdir);
   return tap_done();

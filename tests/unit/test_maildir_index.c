@@ -2,7 +2,8 @@
  * hostile bytes and out-of-bounds records, expiry marks that come due, and the
  * backends: a second open reads no message file and lists the same, a changed, new,
  * moved, marked or deleted message is handled, a corrupt, foreign, linked or
- * symlinked index is ignored and rebuilt.  GPL-3.0-or-later. */
+ * symlinked index is ignored and rebuilt, an interrupted UPDATE completed at open
+ * leaves the index right and the other ids as they were.  GPL-3.0-or-later. */
 #include <config.h>
 
 #include <errno.h>
@@ -778,6 +779,89 @@ static void test_mh(void)
   rm_rf(dir);
 }
 
+/* An UPDATE interrupted once its removal was decided: the next open completes it
+ * before listing, the index loses the removed messages' entries, and every other
+ * message keeps its id and is not read again. */
+static void interrupted(const char *url, const char *dir, const char *const *subs,
+                        const char *const *names, const char *record, const char *what)
+{
+  struct conf c;
+  struct mailbox_file_intent w;
+  char *first, *again, *line;
+  const char *err = NULL;
+  int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+  conf_for_test(&c);
+  first = listing(url, &c);
+  ok(dirfd >= 0 && mailbox_file_intent_begin(&w, dirfd, record) == 0, "%s: record begun",
+     what);
+  for (size_t k = 0; k < 2; k++) {
+    char p[800];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s%s%s", dir, subs[k], *subs[k] ? "/" : "", names[k]);
+    if (stat(p, &st) == 0)
+      mailbox_file_intent_add(&w, *subs[k] ? subs[k] : "msg", (uint64_t)st.st_ino, names[k]);
+  }
+  ok(mailbox_file_intent_commit(&w, &err) == 0, "%s: record committed", what);
+  close(dirfd);
+  stats_reset();
+  again = listing(url, &c);
+  ok(maildir_index_stats.scans == 0 && maildir_index_stats.hits == 3 &&
+     maildir_index_stats.writes == 1, "%s: completed at open, nothing read, index rewritten",
+     what);
+  /* The survivors' lines (id, size, lines, flags, mark, file size) are those of before. */
+  {
+    bool same = strncmp(again, "3 ", 2) == 0;
+    for (line = strchr(again, '\n'); same && line[1] != '\0'; line = strchr(line + 1, '\n')) {
+      size_t len = strcspn(line + 1, "\n") + 2;      /* with the line ends around it */
+      same = false;
+      for (const char *at = strchr(first, '\n'); at != NULL && !same; at = strchr(at + 1, '\n'))
+        same = strncmp(at, line, len) == 0;
+    }
+    ok(same, "%s: the others keep their ids", what);
+  }
+  free(again);
+  stats_reset();
+  again = listing(url, &c);
+  ok(maildir_index_stats.scans == 0 && maildir_index_stats.writes == 0 &&
+     maildir_index_stats.hits == 3, "%s: then the index is right", what);
+  free(first);
+  free(again);
+}
+
+static void test_interrupted(void)
+{
+  static const char *const md_subs[2] = { "new", "cur" };
+  static const char *const md_names[2] = { "1600000001.M1P1.host", "1600000003.M3P3.host:2,S" };
+  static const char *const mh_subs[2] = { "", "" };
+  static const char *const mh_names[2] = { "1", "3" };
+  char dir[300], sub[400], url[400];
+
+  snprintf(dir, sizeof dir, "%s/Interrupted", tmpdir);
+  snprintf(url, sizeof url, "maildir:%s", dir);
+  make_maildir(dir);
+  snprintf(sub, sizeof sub, "%s/new", dir);
+  put(sub, md_names[0], m1);
+  put(sub, "1600000002.M2P2.host", m2);
+  put(sub, "1600000004.M4P4.host", m4);
+  snprintf(sub, sizeof sub, "%s/cur", dir);
+  put(sub, md_names[1], m3);
+  put(sub, "1600000005.M5P5.host:2,S", m5);
+  interrupted(url, dir, md_subs, md_names, MAILBOX_FILE_INTENT_MAILDIR, "Maildir");
+  rm_rf(dir);
+
+  snprintf(url, sizeof url, "mh:%s", dir);
+  mkdir(dir, 0700);
+  put(dir, "1", m1);
+  put(dir, "2", m2);
+  put(dir, "3", m3);
+  put(dir, "4", m4);
+  put(dir, "5", m5);
+  settle();
+  interrupted(url, dir, mh_subs, mh_names, MAILBOX_FILE_INTENT_MH, "MH");
+  rm_rf(dir);
+}
+
 int main(void)
 {
   if (mkdtemp(tmpdir) == NULL) {
@@ -789,6 +873,7 @@ int main(void)
   test_maildir();
   test_order();
   test_mh();
+  test_interrupted();
   rm_rf(tmpdir);
   return tap_done();
 }

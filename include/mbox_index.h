@@ -62,5 +62,11 @@ enum mbox_index_result mbox_index_load(const char *ipath, int mbox_fd, const str
 int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
                      const struct mailbox *mb, const off_t *from,
                      const struct mbox_index_info *info);
+/* Tests and fuzzing: make an index image (len bytes) fit the maildrop on mbox_fd, whose
+ * fstat is st, so that the loader's other checks are reached: its device and inode, its
+ * size and mtime (when its scanned_end is st's size; when it is less, its size and tail
+ * hash as if the maildrop grew since), and its checksum.  0, or -1 (shorter than a
+ * header, or the maildrop can't be read). */
+int mbox_index_seal(void *image, size_t len, int mbox_fd, const struct stat *st);
 
 #endif

@@ -332,3 +332,26 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
   mbox_index_stats.writes++;
   return 0;
 }
+
+int mbox_index_seal(void *image, size_t len, int mbox_fd, const struct stat *st)
+{
+  struct idx_header h;
+
+  if (len < sizeof h)
+    return -1;
+  memcpy(&h, image, sizeof h);
+  h.dev = (uint64_t)st->st_dev;
+  h.ino = (uint64_t)st->st_ino;
+  if (h.scanned_end == (uint64_t)st->st_size) {
+    h.size = h.scanned_end;
+    h.mtime_sec = (int64_t)st->st_mtim.tv_sec;
+    h.mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+  } else if (h.scanned_end < (uint64_t)st->st_size) {
+    h.size = h.scanned_end;
+    if (idx_tail_hash(mbox_fd, (off_t)h.scanned_end, &h.tail_hash) < 0)
+      return -1;
+  }
+  h.checksum = idx_checksum(&h, (const char *)image + sizeof h, len - sizeof h);
+  memcpy(image, &h, sizeof h);
+  return 0;
+}

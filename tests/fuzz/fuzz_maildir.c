@@ -18,7 +18,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,42 +33,7 @@
 #include "params.h"
 #include "uidl.h"
 
-#define CHECK(cond) do {                                                  \
-    if (!(cond)) {                                                        \
-      fprintf(stderr, "fuzz_maildir: check failed at line %d: %s\n", __LINE__, #cond); \
-      abort();                                                            \
-    }                                                                     \
-  } while (0)
-
-static char fuzz_dir[] = "/tmp/fuzz_maildir.XXXXXX";
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path) == 0 ? 0 : -1;
-}
-
-/* A whole tree, without a shell per input. */
-static void rm_rf(const char *dir)
-{
-  CHECK(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 || access(dir, F_OK) < 0);
-}
-
-static void fuzz_cleanup(void)
-{
-  rm_rf(fuzz_dir);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-  CHECK(fd >= 0);
-  CHECK(util_write_all(fd, data, len) == 0);
-  CHECK(close(fd) == 0);
-}
+static const char *fuzz_dir;
 
 /* The size rule (mboxrd off), the slow way. */
 static uint64_t ref_size(const uint8_t *m, size_t len, uint64_t *lines_r)
@@ -122,7 +86,7 @@ static void fuzz_scan(const uint8_t *data, size_t len)
   mailbox_file_scan_buffer((const char *)data, len, &fi);
   check_info(&fi, data, len);
   snprintf(path, sizeof path, "%s/msg", fuzz_dir);
-  write_file(path, data, len);
+  fuzz_write_file(path, data, len);
   fd = open(path, O_RDONLY);
   CHECK(fd >= 0);
   CHECK(mailbox_file_scan(fd, (off_t)len, false, &ff, &err) == 0);
@@ -144,12 +108,10 @@ static char *listing(const struct mailbox *mb)
   char *out = malloc(cap), *p = out;
 
   CHECK(out != NULL);
+  fuzz_check_ids(mb);
   p += snprintf(p, cap, "%zu %llu|", mb->count, (unsigned long long)mb->total_size);
   for (size_t i = 0; i < mb->count; i++) {
     const char *id = mailbox_uid(mb, i);
-    CHECK(uidl_valid(id, strlen(id)));
-    for (size_t j = 0; j < i; j++)
-      CHECK(strcmp(id, mailbox_uid(mb, j)) != 0);
     p += snprintf(p, cap - (size_t)(p - out), "%s %llu %u %u %u|", id,
                   (unsigned long long)mb->msgs[i].size, (unsigned)mb->msgs[i].lines,
                   (unsigned)mb->msgs[i].flags, (unsigned)mb->msgs[i].expire_mark);
@@ -197,7 +159,7 @@ static void fuzz_maildir(const uint8_t *data, size_t len)
   snprintf(p, sizeof p, "%s/new", dir);
   CHECK(mkdir(p, 0700) == 0);
   snprintf(p, sizeof p, "%s/%s/%s", dir, in_cur ? "cur" : "new", name);
-  write_file(p, data + used, len - used);
+  fuzz_write_file(p, data + used, len - used);
 
   memset(&c, 0, sizeof c);
   c.lock_type = CONF_LOCK_NULL;
@@ -230,7 +192,7 @@ static void fuzz_maildir(const uint8_t *data, size_t len)
   {
     char m[400];
     int n = snprintf(m, sizeof m, "X-UIDL: %s\nSubject: x\n\nbody\n", name);
-    write_file(p, m, (size_t)n);
+    fuzz_write_file(p, m, (size_t)n);
   }
   CHECK(mailbox_open(&mb, url, &c, &err) == MAILBOX_OK);
   CHECK(mb.count == 2);
@@ -254,7 +216,7 @@ static void fuzz_maildir(const uint8_t *data, size_t len)
   mailbox_close(&mb);
   free(again);
   free(first);
-  rm_rf(dir);
+  fuzz_rm_rf(dir);
 }
 
 static void fuzz_mh(const uint8_t *data, size_t len)
@@ -291,13 +253,13 @@ static void fuzz_mh(const uint8_t *data, size_t len)
   snprintf(url, sizeof url, "mh:%s", dir);
   CHECK(mkdir(dir, 0700) == 0);
   snprintf(p, sizeof p, "%s/.mh_sequences", dir);
-  write_file(p, data, len);
+  fuzz_write_file(p, data, len);
   for (int k = 1; k <= 3; k++) {
     snprintf(p, sizeof p, "%s/%d", dir, k);
     if (k == 2)
-      write_file(p, data, len);
+      fuzz_write_file(p, data, len);
     else
-      write_file(p, "Subject: x\n\nbody\n", 17);
+      fuzz_write_file(p, "Subject: x\n\nbody\n", 17);
   }
   memset(&c, 0, sizeof c);
   c.lock_type = CONF_LOCK_NULL;
@@ -316,7 +278,7 @@ static void fuzz_mh(const uint8_t *data, size_t len)
   CHECK(mb.count == 2);
   free(listing(&mb));
   mailbox_close(&mb);
-  rm_rf(dir);
+  fuzz_rm_rf(dir);
 }
 
 static void fuzz_index(const uint8_t *data, size_t len)
@@ -383,8 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static bool ready;
 
   if (!ready) {
-    CHECK(mkdtemp(fuzz_dir) != NULL);
-    atexit(fuzz_cleanup);
+    fuzz_dir = fuzz_tmpdir();
     umask(077);
     ready = true;
   }

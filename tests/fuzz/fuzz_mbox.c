@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -19,15 +20,7 @@
 #include "mailbox.h"
 #include "uidl.h"
 
-static char fuzz_dir[] = "/tmp/fuzz_mbox.XXXXXX";
-static char fuzz_path[64];
-
-#define CHECK(cond) do {                                                  \
-    if (!(cond)) {                                                        \
-      fprintf(stderr, "fuzz_mbox: check failed at line %d: %s\n", __LINE__, #cond); \
-      abort();                                                            \
-    }                                                                     \
-  } while (0)
+static char fuzz_path[96];
 
 /* The size rule, the slow way. */
 static uint64_t ref_size(const uint8_t *m, size_t len, uint64_t *lines_r)
@@ -65,11 +58,6 @@ static uint64_t ref_size(const uint8_t *m, size_t len, uint64_t *lines_r)
   return out;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static uint8_t *slurp(const char *path, size_t *len_r)
 {
   int fd = open(path, O_RDONLY);
@@ -91,31 +79,18 @@ static void check_mailbox(const struct mailbox *mb, const uint8_t *data, size_t 
 {
   uint64_t total = 0;
   off_t prev_end = 0;
-  const char **ids = malloc((mb->count + 1) * sizeof *ids);
 
-  CHECK(ids != NULL);
   for (size_t i = 0; i < mb->count; i++) {
     const struct mailbox_msg *m = &mb->msgs[i];
     uint64_t lines;
     CHECK(m->start >= prev_end && m->start <= m->end && (size_t)m->end <= size);
     CHECK(ref_size(data + m->start, (size_t)(m->end - m->start), &lines) == m->size);
     CHECK(lines == m->lines);
-    ids[i] = mailbox_uid(mb, i);
-    CHECK(uidl_valid(ids[i], strlen(ids[i])));
     total += m->size;
     prev_end = m->end;
   }
   CHECK(total == mb->total_size);
-  qsort(ids, mb->count, sizeof *ids, cmp_str);
-  for (size_t i = 1; i < mb->count; i++)
-    CHECK(strcmp(ids[i - 1], ids[i]) != 0);
-  free(ids);
-}
-
-static void fuzz_cleanup(void)
-{
-  unlink(fuzz_path);
-  rmdir(fuzz_dir);
+  fuzz_check_ids(mb);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -125,18 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   const char *err;
   size_t removed, kept = 0, nlen;
   uint8_t *now;
-  int fd;
 
-  if (fuzz_path[0] == '\0') {
-    if (mkdtemp(fuzz_dir) == NULL)
-      abort();
-    snprintf(fuzz_path, sizeof fuzz_path, "%s/mbox", fuzz_dir);
-    atexit(fuzz_cleanup);
-  }
-  fd = open(fuzz_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  CHECK(fd >= 0);
-  CHECK(util_write_all(fd, data, size) == 0);
-  close(fd);
+  if (fuzz_path[0] == '\0')
+    snprintf(fuzz_path, sizeof fuzz_path, "%s/mbox", fuzz_tmpdir());
+  /* A new file and no index (fuzz_mbox_index has the index): the last input's index
+   * could match a file of the same inode, size and mtime tick. */
+  fuzz_rm_rf(fuzz_tmpdir());
+  CHECK(mkdir(fuzz_tmpdir(), 0700) == 0);
+  fuzz_write_file(fuzz_path, data, size);
 
   memset(&c, 0, sizeof c);
   c.lock_type = CONF_LOCK_NULL;
@@ -171,6 +142,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   mailbox_close(&again);
   mailbox_close(&mb);
   free(now);
-  unlink(fuzz_path);
   return 0;
 }

@@ -1,5 +1,6 @@
-/* replay.c - run a fuzz target over the files given on the command line (the corpus),
- * so that `make check` replays every corpus without libFuzzer.  GPL-3.0-or-later. */
+/* replay.c - the main() of every fuzz target.  Without libFuzzer it runs the target once
+ * on each file given on the command line (its corpus), so that `make check` replays every
+ * corpus; with --enable-fuzzing it hands over to libFuzzer's driver.  GPL-3.0-or-later. */
 #include <config.h>
 
 #include <stdio.h>
@@ -7,6 +8,15 @@
 
 #include "fuzz.h"
 
+#ifdef FUZZING
+int LLVMFuzzerRunDriver(int *argc, char ***argv,
+                        int (*one)(const uint8_t *data, size_t size));
+
+int main(int argc, char **argv)
+{
+  return LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput);
+}
+#else
 int main(int argc, char **argv)
 {
   for (int i = 1; i < argc; i++) {
@@ -30,3 +40,4 @@ int main(int argc, char **argv)
   }
   return 0;
 }
+#endif

@@ -226,8 +226,10 @@ def test_login_delay_many_children_no_lost_updates(site):
     # The listener's configuration with the generic module instead of PAM.
     write_conf = site.write_conf
     site.write_conf = lambda extra="", auth=GENERIC: write_conf(extra, auth)
+    # 24 connections at once from one address: more than max-preauth-per-source allows.
     _, port = site.daemon(max_children=40,
-                          extra_conf='login-delay 60; stat-file "%s";' % statdb)
+                          extra_conf='login-delay 60; stat-file "%s";\n'
+                                     'max-preauth-per-source 0;' % statdb)
     sessions = [(u, site.connect(port)) for u in users for _ in range(3)]
     for u, s in sessions:
         s.send("USER %s\r\n" % u)

@@ -1,6 +1,8 @@
 """Maildir and MH maildrops end to end: RETR/DELE/QUIT, UIDL stable across sessions and
 new/ -> cur/ moves, Dovecot's uidlist, [IN-USE], mail delivered during a session,
-autodetection, and a real client (poplib)."""
+autodetection, a real client (poplib), two messages sharing a base name in cur/ and new/,
+and the record of a QUIT interrupted after its decision completed at the next login (a
+hostile one refused)."""
 import os
 
 from conftest import msg, wire
@@ -218,3 +220,65 @@ def test_maildir_same_base_name_in_cur_and_new(site):
         assert sorted(int(l.split()[1]) for l in s.multi()) == sizes
         s.cmd("QUIT")
         s.close()
+
+
+def record(lines):
+    return b"".join(l.encode() + b"\0" for l in ["pop3d-update 1"] + lines +
+                    ["end %d" % len(lines)])
+
+
+def test_maildir_interrupted_quit_completed_at_login(site):
+    # A session killed during QUIT once its removal was decided leaves the record
+    # pop3d-update: the next login removes the messages it names before listing.  A
+    # record naming a file outside cur/ and new/ is refused whole.
+    site.write_conf('mailbox { mailbox-type maildir; };')
+    md = make_maildir(site, site.mbox_path(), MSGS)
+    victim = os.path.join(site.dir, "victim")
+    with open(victim, "w") as f:
+        f.write(msg(9))
+    rec = os.path.join(md, "pop3d-update")
+    with open(rec, "wb") as f:
+        f.write(record(["new %d ../../victim" % os.stat(victim).st_ino,
+                        "new %d %s" % (os.stat(os.path.join(md, "new", NAMES[0])).st_ino,
+                                       NAMES[0])]))
+    chown_tree(site, md)
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert uidl(s) == NAMES
+    s.cmd("QUIT")
+    s.close()
+    assert os.path.exists(victim) and not os.path.exists(rec)
+
+    with open(rec, "wb") as f:
+        f.write(record(["new %d %s" % (os.stat(os.path.join(md, "new", n)).st_ino, n)
+                        for n in NAMES[:2]]))
+    chown_tree(site, md)
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert uidl(s) == NAMES[2:]
+    s.cmd("QUIT")
+    s.close()
+    assert os.listdir(os.path.join(md, "new")) == [NAMES[2]] and not os.path.exists(rec)
+
+
+def test_mh_interrupted_quit_completed_at_login(site):
+    site.write_conf('mailbox { mailbox-pattern "mh:${home}/Mail/inbox"; };')
+    folder = os.path.join(home(site), "Mail", "inbox")
+    os.makedirs(folder)
+    for n, m in zip((1, 2, 3), MSGS):
+        with open(os.path.join(folder, str(n)), "w") as f:
+            f.write(m)
+    with open(os.path.join(folder, ".mh_sequences"), "w") as f:
+        f.write("unseen: 1-3\n")
+    with open(os.path.join(folder, ".pop3d-update"), "wb") as f:
+        f.write(record(["msg %d 2" % os.stat(os.path.join(folder, "2")).st_ino]))
+    chown_tree(site, os.path.join(home(site), "Mail"))
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert s.cmd("STAT") == "+OK 2 %d" % (len(wire(MSGS[0])) + len(wire(MSGS[2])))
+    s.cmd("QUIT")
+    s.close()
+    assert sorted(n for n in os.listdir(folder) if not n.startswith(".")) == ["1", "3"]
+    with open(os.path.join(folder, ".mh_sequences")) as f:
+        assert f.read() == "unseen: 1 3\n"
+    assert not os.path.exists(os.path.join(folder, ".pop3d-update"))

@@ -166,17 +166,22 @@ def test_maildir_poplib(site):
     assert os.listdir(os.path.join(md, "cur")) == [NAMES[1] + ":2,S"]
 
 
-def test_mh_session(site):
+def make_mh(site, numbers, sequences):
     site.write_conf('mailbox { mailbox-pattern "mh:${home}/Mail/inbox"; };')
     folder = os.path.join(home(site), "Mail", "inbox")
     os.makedirs(folder)
-    for n, m in zip((1, 2, 10), MSGS):
+    for n, m in zip(numbers, MSGS):
         with open(os.path.join(folder, str(n)), "w") as f:
             f.write(m)
+    with open(os.path.join(folder, ".mh_sequences"), "w") as f:
+        f.write(sequences)
+    return folder
+
+
+def test_mh_session(site):
+    folder = make_mh(site, (1, 2, 10), "unseen: 1-2 10\n")
     with open(os.path.join(folder, ",3"), "w") as f:
         f.write(msg(4))
-    with open(os.path.join(folder, ".mh_sequences"), "w") as f:
-        f.write("unseen: 1-2 10\n")
     chown_tree(site, os.path.join(home(site), "Mail"))
     s = site.inetd()
     assert s.login().startswith("+OK")
@@ -262,14 +267,7 @@ def test_maildir_interrupted_quit_completed_at_login(site):
 
 
 def test_mh_interrupted_quit_completed_at_login(site):
-    site.write_conf('mailbox { mailbox-pattern "mh:${home}/Mail/inbox"; };')
-    folder = os.path.join(home(site), "Mail", "inbox")
-    os.makedirs(folder)
-    for n, m in zip((1, 2, 3), MSGS):
-        with open(os.path.join(folder, str(n)), "w") as f:
-            f.write(m)
-    with open(os.path.join(folder, ".mh_sequences"), "w") as f:
-        f.write("unseen: 1-3\n")
+    folder = make_mh(site, (1, 2, 3), "unseen: 1-3\n")
     with open(os.path.join(folder, ".pop3d-update"), "wb") as f:
         f.write(record(["msg %d 2" % os.stat(os.path.join(folder, "2")).st_ino]))
     chown_tree(site, os.path.join(home(site), "Mail"))

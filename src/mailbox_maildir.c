@@ -6,10 +6,10 @@
  * streamed.  UPDATE touches only files of the snapshot: mail delivered meanwhile stays.
  * Another client may rename a file (new/ to cur/, new flags) under us: a message is
  * found again by its unique base name, the part of the name before ':', and its inode
- * (two files of cur/ and new/ may share a base name: both are messages).  The messages
- * marked deleted are removed all or none (the intent record of mailbox_file.h).  A message
- * file is read once: what its scan found is kept in the index (maildir_index.h), keyed
- * by base name and inode, both of which readdir gives.
+ * (two files of cur/ and new/ may share a base name: both are messages).  The
+ * messages marked deleted are removed all or none (the intent record of
+ * mailbox_file.h).  A message file is read once: what its scan found is kept in the
+ * index (maildir_index.h), keyed by base name and inode, both of which readdir gives.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -985,7 +985,8 @@ static enum mailbox_status md_delete(struct mailbox *mb, bool *rec, size_t *ndel
       continue;
     switch (md_locate(mb, i, &st)) {
     case 0:
-      if (!begun && mailbox_file_intent_begin(&w, pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR) < 0) {
+      if (!begun &&
+          mailbox_file_intent_begin(&w, pv->dirfd, MAILBOX_FILE_INTENT_MAILDIR) < 0) {
         log_msg(LOG_ERR, "%s: cannot create " MAILBOX_FILE_INTENT_MAILDIR ".new: %s",
                 mb->path, strerror(errno));
         *error_r = "cannot record the deletions";

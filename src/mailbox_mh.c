@@ -7,8 +7,8 @@
  * rename so that a crash leaves the old or the new one.  The messages marked deleted
  * are removed all or none (the intent record of mailbox_file.h): a record left by an
  * interrupted UPDATE is completed at the next open, .mh_sequences included.  What the
- * scan of a message
- * found is kept in the index (maildir_index.h), keyed by number, inode, size and ctime.
+ * scan of a message found is kept in the index (maildir_index.h), keyed by number,
+ * inode, size and ctime.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */

@@ -1091,7 +1091,8 @@ static void test_intent_hostile(void)
     char l1[200], l2[200];
     const char *escape[] = { MAILBOX_FILE_INTENT_MAGIC, l1, "end 1" };
     const char *badsub[] = { MAILBOX_FILE_INTENT_MAGIC, l2, "end 1" };
-    snprintf(l1, sizeof l1, "cur %llu ../../victim", (unsigned long long)ino_of(tmpdir, "", "victim"));
+    snprintf(l1, sizeof l1, "cur %llu ../../victim",
+             (unsigned long long)ino_of(tmpdir, "", "victim"));
     snprintf(l2, sizeof l2, "tmp %llu 2.b", (unsigned long long)ino_of(dir, "new", "2.b"));
     is_int(open_with_record(url, rec, escape, 3), 2, "record naming ../../victim: refused");
     is_int(open_with_record(url, rec, badsub, 3), 2, "record naming tmp/: refused");

@@ -4,6 +4,7 @@ in inetd mode."""
 import os
 import re
 import resource
+import select
 import socket
 import time
 
@@ -135,13 +136,27 @@ def test_flood_from_one_address_leaves_room_for_another(site):
     d = start(site, [("127.0.0.1", port, "")], max_children=50)
     flood = []
     try:
-        for _ in range(1000):
-            c = socket.socket()
-            c.bind(("127.0.0.1", 0))
-            c.setblocking(False)
-            c.connect_ex(("127.0.0.1", port))
-            flood.append(c)
-        # The listener has taken them all: ten hold a session, the rest were refused.
+        # In batches smaller than the accept queue, each batch answered (ten sessions get
+        # a greeting, the rest an -ERR) before the next: all 1,000 connect.
+        p = select.poll()
+        for _ in range(10):
+            batch = []
+            for _ in range(100):
+                c = socket.socket()
+                c.bind(("127.0.0.1", 0))
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+                p.register(c, select.POLLIN)
+                batch.append(c)
+            flood.extend(batch)
+            waiting = {c.fileno() for c in batch}
+
+            def answered():
+                for fd, _ in p.poll(100):
+                    waiting.discard(fd)
+                    p.unregister(fd)
+                return not waiting
+            wait_for(answered, "an answer to each connection of the flood")
         wait_for(lambda: re.search(r"from 127\.0\.0\.1/32 \(10\): refused", d.log()),
                  "the flood refused")
         wait_for(lambda: preauth_children(d) == 10, "ten sessions for the flood")

@@ -26,6 +26,8 @@ struct auth_user {
   gid_t gid;
   char *home;
   char *mailbox;   /* maildrop URL from the authorization module, or NULL: use config */
+  char *passwd;    /* the password hash the authorization module found (virtdomain, sql,
+                      ldap), which `authentication generic' checks; NULL: none; wiped */
 };
 
 enum auth_status {

@@ -307,7 +307,8 @@ void auth_user_free(struct auth_user *u)
   free(u->name);
   free(u->home);
   free(u->mailbox);
-  u->name = u->home = u->mailbox = NULL;
+  util_free_secret(u->passwd);
+  u->name = u->home = u->mailbox = u->passwd = NULL;
 }
 
 static const struct auth_module *module_find(const char *name)

@@ -16,11 +16,12 @@ enum {
   OPT_FOREGROUND = 256, OPT_NO_FOREGROUND, OPT_CONFIG_FILE, OPT_CONFIG_LINT,
   OPT_CONFIG_VERBOSE, OPT_NO_SITE_CONFIG, OPT_NO_CONFIG, OPT_SET, OPT_CONFIG_HELP,
   OPT_SHOW_CONFIG, OPT_DEBUG_LEVEL, OPT_DEBUG_LINE_INFO, OPT_NO_DEBUG_LINE_INFO,
-  OPT_LOG_FACILITY, OPT_USAGE, OPT_HELP,
+  OPT_LOG_FACILITY, OPT_USAGE, OPT_HELP, OPT_NO_INETD,
 };
 
 static const struct option longopts[] = {
   { "inetd", no_argument, NULL, 'i' },
+  { "no-inetd", no_argument, NULL, OPT_NO_INETD },
   { "daemon", optional_argument, NULL, 'd' },
   { "foreground", no_argument, NULL, OPT_FOREGROUND },
   { "no-foreground", no_argument, NULL, OPT_NO_FOREGROUND },
@@ -44,7 +45,7 @@ static const struct option longopts[] = {
 
 void options_usage(FILE *out)
 {
-  fputs("Usage: pop3d [-iV?] [-d[NUMBER]] [--inetd] [--daemon[=NUMBER]] [--foreground]\n"
+  fputs("Usage: pop3d [-iV?] [-d[NUMBER]] [--[no-]inetd] [--daemon[=NUMBER]] [--foreground]\n"
         "            [--no-foreground] [--config-file=FILE] [--config-lint]\n"
         "            [--config-verbose] [--no-site-config] [--no-config]\n"
         "            [--set=PARAM=VALUE] [--config-help] [--show-config-options]\n"
@@ -57,6 +58,8 @@ void options_help(FILE *out)
   fputs("Usage: pop3d [OPTION...]\n"
         "GNU Mailutils compatible POP3 daemon.\n\n"
         "  -i, --inetd                run in inetd mode: one session on stdin/stdout\n"
+        "      --no-inetd             cancel an earlier --inetd (the mode statement, or\n"
+        "                             inetd mode by default, applies)\n"
         "  -d, --daemon[=NUMBER]      run as a standalone daemon, at most NUMBER\n"
         "                             children at once (default 10)\n"
         "      --foreground           remain in foreground\n"
@@ -101,6 +104,11 @@ int options_parse(struct options *o, int argc, char **argv, FILE *err)
     switch (c) {
     case 'i':
       o->mode = CONF_MODE_INETD;
+      break;
+    case OPT_NO_INETD:
+      /* As Mailutils: it undoes --inetd and selects nothing itself. */
+      if (o->mode == CONF_MODE_INETD)
+        o->mode = -1;
       break;
     case 'd':
       o->mode = CONF_MODE_DAEMON;

@@ -40,6 +40,24 @@ int main(void)
     options_free(&o);
   }
   {
+    const char *a[] = { "--no-inetd", NULL };
+    is_int(parse(&o, a, err, sizeof err), 0, "--no-inetd is accepted, as by Mailutils");
+    is_int(o.mode, -1, "and selects no mode itself");
+    options_free(&o);
+  }
+  {
+    const char *a[] = { "-i", "--no-inetd", NULL };
+    is_int(parse(&o, a, err, sizeof err), 0, "-i --no-inetd");
+    is_int(o.mode, -1, "--no-inetd undoes -i");
+    options_free(&o);
+  }
+  {
+    const char *a[] = { "-d", "--no-inetd", NULL };
+    is_int(parse(&o, a, err, sizeof err), 0, "-d --no-inetd");
+    ok(o.mode == CONF_MODE_DAEMON, "--no-inetd leaves -d alone");
+    options_free(&o);
+  }
+  {
     const char *a[] = { "-d", NULL };
     is_int(parse(&o, a, err, sizeof err), 0, "-d");
     ok(o.mode == CONF_MODE_DAEMON && !o.max_children_set, "-d: daemon, default children");

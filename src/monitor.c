@@ -70,12 +70,50 @@ void monitor_set_login_note(int fd)
   login_note = fd;
 }
 
-/* In a child of the monitor: it has nothing to say to the listener. */
+/* A descriptor that is not a socket (a terminal, a pipe) may share its open file with
+ * other programs, a shell for one: the worker and the session make it non-blocking,
+ * and its flags are put back when the connection ends. */
+struct shared_fd {
+  int fd;                      /* a duplicate, or -1 */
+  int flags;
+};
+
+/* The client's two descriptors, kept by monitor_run(). */
+static struct shared_fd kept[2] = { { -1, 0 }, { -1, 0 } };
+
+static void shared_fd_keep(struct shared_fd *k, int fd)
+{
+  struct stat st;
+
+  k->fd = -1;
+  if (fstat(fd, &st) < 0 || S_ISSOCK(st.st_mode))
+    return;
+  k->flags = fcntl(fd, F_GETFL);
+  if (k->flags >= 0)
+    k->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static void shared_fd_restore(struct shared_fd *k)
+{
+  if (k->fd < 0)
+    return;
+  (void)fcntl(k->fd, F_SETFL, k->flags);
+  close(k->fd);
+  k->fd = -1;
+}
+
+/* In a child of the monitor: it has nothing to say to the listener, and the client's
+ * descriptors' flags are the monitor's to put back. */
 static void forget_login_note(void)
 {
   if (login_note >= 0)
     close(login_note);
   login_note = -1;
+  for (size_t i = 0; i < 2; i++)
+    if (kept[i].fd >= 0) {
+      close(kept[i].fd);
+      kept[i].fd = -1;
+    }
 }
 
 /* The privsep user, looked up by monitor_init(). */
@@ -904,9 +942,9 @@ int monitor_dialogue(const struct conf *c, int wfd, int sfd)
   return r;
 }
 
-int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
-                const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
-                const char *local)
+static int serve_connection(const struct conf *c, const struct conf_server *srv, int rfd,
+                            int wfd, const struct sockaddr *peer_sa, socklen_t peer_len,
+                            const char *peer, const char *local)
 {
   struct monitor m;
   int wp[2], code = EX_OK;
@@ -1003,5 +1041,19 @@ int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, in
     close(m.wfd);
     (void)wait_child(m.worker);
   }
+  return code;
+}
+
+int monitor_run(const struct conf *c, const struct conf_server *srv, int rfd, int wfd,
+                const struct sockaddr *peer_sa, socklen_t peer_len, const char *peer,
+                const char *local)
+{
+  int code;
+
+  shared_fd_keep(&kept[0], rfd);
+  shared_fd_keep(&kept[1], wfd);
+  code = serve_connection(c, srv, rfd, wfd, peer_sa, peer_len, peer, local);
+  shared_fd_restore(&kept[0]);
+  shared_fd_restore(&kept[1]);
   return code;
 }

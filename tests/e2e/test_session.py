@@ -1,11 +1,15 @@
 """RFC 1939 session end to end: every command, errors, CAPA, pipelining, hostile input,
 UPDATE semantics, locking, crash safety."""
+import fcntl
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import subprocess
 import time
+import tty
 
 import pytest
 
@@ -403,3 +407,26 @@ def test_sigkill_during_update_never_loses_mail(site):
         assert data in (old, new), "round %d: maildrop is neither old nor new" % k
         seen.add(data == new)
     # (both outcomes are normally seen; the invariant is what matters)
+
+def test_inetd_on_a_terminal_leaves_its_flags(site):
+    """pop3d -i on a terminal shares the open terminal with the shell: the non-blocking
+    mode its processes need is put back when the session ends."""
+    site.write_mbox(MSGS)
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    before = fcntl.fcntl(slave, fcntl.F_GETFL)
+    p = subprocess.Popen([POP3D, "-i", "--config-file=" + site.conf], stdin=slave,
+                         stdout=slave, stderr=subprocess.PIPE, env=site.env())
+    site.procs.append(p)
+    got = b""
+    deadline = time.monotonic() + 20
+    while b"\r\n" not in got and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            got += os.read(master, 4096)
+    assert got.startswith(b"+OK"), got
+    os.write(master, b"QUIT\r\n")
+    p.wait(timeout=20)
+    after = fcntl.fcntl(slave, fcntl.F_GETFL)
+    os.close(master)
+    os.close(slave)
+    assert not after & os.O_NONBLOCK and after == before, (before, after)

@@ -42,7 +42,7 @@ def test_every_statement_in_man_page():
     assert not missing, "pop3d.conf(5) does not describe: " + ", ".join(missing)
 
 def test_every_statement_in_manual():
-    texi = "".join(read(p) for p in glob.glob(os.path.join(DOC, "*.texi")))
+    texi = manual()
     missing = [n for n in statements() if not re.search(r"(?<![a-z-])%s(?![a-z-])" % re.escape(n), texi)]
     assert not missing, "the manual does not describe: " + ", ".join(missing)
 
@@ -54,6 +54,28 @@ def test_every_option_in_pop3d_8():
     man = roff_text(os.path.join(DOC, "pop3d.8"))
     missing = [o for o in sorted(opts) if "--" + o not in man]
     assert not missing, "pop3d(8) does not describe: " + ", ".join(missing)
+
+def manual():
+    return "".join(read(p) for p in glob.glob(os.path.join(DOC, "*.texi")))
+
+@pytest.mark.parametrize("program", ["pop3d", "popauth"])
+def test_every_option_in_manual(program):
+    """The Texinfo manual lists the options as the man pages do."""
+    binary = os.path.join(os.path.dirname(POP3D), program)
+    if not os.path.exists(binary):
+        pytest.skip("%s not built" % program)
+    helptext = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
+    opts = set(re.findall(r"--([a-z][a-z-]+)", helptext))
+    assert len(opts) > 5, helptext
+    texi = manual()
+    missing = [o for o in sorted(opts) if not re.search(r"--%s(?![a-z-])" % re.escape(o), texi)]
+    assert not missing, "the manual does not describe %s's: %s" % (program, ", ".join(missing))
+
+def test_manual_promises_nothing_for_later():
+    """What the manual says is what this release does: no feature "in a later release"."""
+    texi = manual()
+    found = re.findall(r"[^\n]*(?:later release|@emph\{[Ll]ater\})[^\n]*", texi)
+    assert not found, found
 
 def test_every_statement_in_sample_config():
     sample = read(os.path.join(TOP_SRCDIR, "etc", "pop3d.conf"))

@@ -31,6 +31,71 @@ void uidl_hash_init(struct uidl_hash *h);
 void uidl_hash_update(struct uidl_hash *h, const void *p, size_t len);
 /* Write the id (NUL-terminated, at most PARAMS_UIDL_MAX chars) to out[71]. */
 void uidl_hash_final(const struct uidl_hash *h, uint64_t size, char out[71]);
+/* The first 64 bits of that id as a number (never 0): what tells apart two messages
+ * that give the same id (uidl_match). */
+uint64_t uidl_hash_value(const struct uidl_hash *h, uint64_t size);
+
+/* ---- Ids that never change (doc/pop3d.texi, "Unique ids") ----
+ *
+ * The id a message is first listed with is its id for good: the maildrop's index
+ * remembers it (keep[] of uidl_assign), whatever the messages around it become.  An id
+ * whose message is gone is retired: it is not handed out again for UIDL_RETIRE_DAYS
+ * days after pop3d found the message gone, long enough for a client that leaves mail
+ * on the server and checks rarely to have forgotten it.  A message new to the index gets
+ * its own id (X-UIDL, Dovecot's, or derived from its content) when that is neither in
+ * use nor retired, else its own id with the first free suffix "-2", "-3", ...  Without
+ * any index (and so nothing kept or retired) this is exactly the rule of
+ * mailbox_unique_uids: the ids are derived again as they were first listed, but for a
+ * duplicate whose twin listed before it is gone (it is then listed without its suffix). */
+#define UIDL_RETIRE_DAYS 180
+#define UIDL_RETIRE_SECONDS ((int64_t)UIDL_RETIRE_DAYS * 86400)
+/* The most retired ids an index keeps (the most recent ones). */
+#define UIDL_RETIRED_MAX 1000000u
+
+struct uidl_retired {
+  const char *id;     /* NUL-terminated, valid (uidl_valid) */
+  int64_t since;      /* when its message was found gone; 0: no longer retired */
+};
+
+/* Is r still retired at now (not for longer than UIDL_RETIRE_SECONDS, not from the
+ * future)? */
+bool uidl_retired_in_force(const struct uidl_retired *r, int64_t now);
+
+struct mailbox;
+
+/* Give each message of mb its listed id.  Before: mb->msgs[i].uid is the message's own
+ * id.  keep[i] (keep may be NULL): the id the index remembers for message i, or NULL.
+ * retired[0..nretired): ids not to hand out while in force at now; those no longer in
+ * force, and those a message keeps, get since 0 (the caller then drops them).  0, or -1
+ * with *error_r (out of memory). */
+int uidl_assign(struct mailbox *mb, const char *const *keep, struct uidl_retired *retired,
+                size_t nretired, int64_t now, const char **error_r) WUR;
+
+/* A growable list of retired ids (the strings are not copied). */
+struct uidl_retired_list {
+  struct uidl_retired *v;
+  size_t n, cap;
+};
+void uidl_retired_add(struct uidl_retired_list *l, const char *id, int64_t since);
+/* Drop the entries with since 0 and keep at most UIDL_RETIRED_MAX, the most recent. */
+void uidl_retired_prune(struct uidl_retired_list *l);
+void uidl_retired_free(struct uidl_retired_list *l);
+
+/* What an index remembers of a message of a maildrop that has no stable name for its
+ * messages (mbox): found again after the maildrop was rewritten. */
+struct uidl_prior {
+  const char *own;     /* the id the message gave itself (NUL-terminated) */
+  const char *listed;  /* the id it was listed with */
+  uint64_t disc;       /* what tells apart equal own ids (uidl_hash_value), 0: unknown */
+  bool going;          /* deleted at an UPDATE that may not have finished */
+};
+/* Which prior record each message of mb is (its own id mailbox_uid(mb, i), disc[i]):
+ * match[i] = the record's index or SIZE_MAX.  First the same own id and disc (a record
+ * not going before one going), then the same own id in order (not going: a header pop3d
+ * changed), then an own id that is a record's listed id (pop3d wrote it into the
+ * message as X-UIDL).  Each record matches one message at most. */
+void uidl_match(const struct uidl_prior *p, size_t np, const struct mailbox *mb,
+                const uint64_t *disc, size_t *match);
 
 /* Dovecot's maildir index of IMAP UIDs, "dovecot-uidlist", read so that a maildrop last
  * served by Dovecot keeps its POP3 ids: Dovecot's default pop3_uidl_format %08Xu%08Xv

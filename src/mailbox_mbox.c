@@ -49,7 +49,11 @@ struct mbox_priv {
   uid_t uid;
   off_t scanned_end;       /* bytes scanned at open */
   off_t *from;             /* per message: offset of its From_ line (its block start) */
-  size_t cap;              /* capacity of mb->msgs and from */
+  struct mbox_index_msg *xm;   /* per message: its record in the index (own id, marks) */
+  size_t cap;              /* capacity of mb->msgs, from and xm */
+  struct mbox_index_prior prior;      /* what the index remembered at open */
+  struct uidl_retired_list retired;   /* ids retired (strings in prior) */
+  int64_t adopted;         /* when pop3d adopted the maildrop */
   bool updated;            /* the maildrop was replaced by update() */
   uint32_t future_mark;    /* earliest expiry mark ignored as in the future (mbox_index.h) */
   struct uidl_mbox_chain chain;       /* Dovecot's UIDs (uidl.h) after the last message */
@@ -118,6 +122,12 @@ static int scan_grow(struct mbox_scan *sc, const char **error_r)
   if (f == NULL)
     goto nomem;
   pv->from = f;
+  {
+    struct mbox_index_msg *x = realloc(pv->xm, cap * sizeof *x);
+    if (x == NULL)
+      goto nomem;
+    pv->xm = x;
+  }
   pv->cap = cap;
   return 0;
 nomem:
@@ -168,6 +178,10 @@ static enum mailbox_status scan_finish(struct mbox_scan *sc, off_t end, const ch
   }
   uidl_chain_end(&pv->chain, sc->xuid, sc->pseudo);
   m->uid = uid;
+  pv->xm[mb->count].own = uid;
+  pv->xm[mb->count].flags = 0;
+  pv->xm[mb->count].mark = 0;
+  pv->xm[mb->count].disc = uidl_hash_value(&sc->hash, sc->size);
   mb->count++;
   mb->total_size += sc->size;
   return MAILBOX_OK;
@@ -532,9 +546,11 @@ static void mbox_reset_table(struct mailbox *mb, struct mbox_priv *pv)
   free(mb->msgs);
   free(mb->uids);
   free(pv->from);
+  free(pv->xm);
   mb->msgs = NULL;
   mb->uids = NULL;
   pv->from = NULL;
+  pv->xm = NULL;
   mb->count = mb->uids_len = mb->uids_cap = pv->cap = 0;
   mb->total_size = 0;
   pv->future_mark = 0;
@@ -552,9 +568,81 @@ static bool mbox_from_at(int fd, off_t off)
   return n == (ssize_t)sizeof b && memcmp(b, "From ", 5) == 0;
 }
 
+/* Each message's listed id and expiry record from what the index remembered
+ * (pv->prior): messages 0..known) are its records in order (the index fit the file);
+ * otherwise each is found again by uidl_match.  A message the index does not know is
+ * new: adopted (its marks honoured, Mailutils' rule) only when the maildrop had no
+ * index at all; a mark in a message that came later is a sender's and is ignored, and
+ * said so once: the message is known from then on.  Records no message matches are
+ * messages gone: their ids retire now.  *changed_r: the index must be written. */
+static int mbox_assign(struct mailbox *mb, struct mbox_priv *pv, size_t known, int64_t now,
+                       bool *changed_r, const char **error_r)
+{
+  const struct mbox_index_prior *p = &pv->prior;
+  size_t n = mb->count, *match = util_xcalloc(n ? n : 1, sizeof *match);
+  const char **keep = util_xcalloc(n ? n : 1, sizeof *keep);
+  bool *used = util_xcalloc(p->count ? p->count : 1, sizeof *used);
+  bool *warn = util_xcalloc(n ? n : 1, sizeof *warn);
+  int ret;
+
+  if (known > 0 && known <= p->count) {
+    for (size_t i = 0; i < n; i++)
+      match[i] = i < known ? i : SIZE_MAX;
+  } else {
+    uint64_t *disc = util_xcalloc(n ? n : 1, sizeof *disc);
+    for (size_t i = 0; i < n; i++)
+      disc[i] = pv->xm[i].disc;
+    uidl_match(p->rec, p->count, mb, disc, match);
+    free(disc);
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t k = match[i];
+    uint32_t hdr = mb->msgs[i].expire_mark, mark;
+    bool adopted;
+    if (k != SIZE_MAX) {
+      used[k] = true;
+      keep[i] = p->rec[k].listed;
+      adopted = (p->flags[k] & MBOX_INDEX_ADOPTED) != 0;
+      mark = p->mark[k] != 0 ? p->mark[k] : adopted ? hdr : 0;
+      if ((p->flags[k] & MBOX_INDEX_GOING) || mark != p->mark[k])
+        *changed_r = true;        /* a deletion that did not happen, a mark to record */
+    } else {
+      adopted = !p->found;
+      mark = adopted ? hdr : 0;
+      warn[i] = !adopted && hdr != 0;
+      *changed_r = true;
+    }
+    pv->xm[i].flags = adopted ? MBOX_INDEX_ADOPTED : 0;
+    pv->xm[i].mark = mark;
+    mb->msgs[i].expire_mark = mark;
+  }
+  for (size_t k = 0; k < p->retired.n; k++)
+    uidl_retired_add(&pv->retired, p->retired.v[k].id, p->retired.v[k].since);
+  for (size_t k = 0; k < p->count; k++)
+    if (!used[k]) {
+      uidl_retired_add(&pv->retired, p->rec[k].listed, now);
+      *changed_r = true;
+    }
+  ret = uidl_assign(mb, keep, pv->retired.v, pv->retired.n, now, error_r);
+  if (ret == 0) {
+    uidl_retired_prune(&pv->retired);
+    for (size_t i = 0; i < n; i++)
+      if (warn[i])
+        log_msg(LOG_NOTICE, "%s: message %s: its " EXPIRE_HEADER " is ignored: it came "
+                "after pop3d adopted the mailbox, so the mark is not pop3d's",
+                mb->path, mailbox_uid(mb, i));
+  }
+  free(match);
+  free(keep);
+  free(used);
+  free(warn);
+  return ret;
+}
+
 /* The table of the locked maildrop whose fstat is *fst: from its index when that is
- * still true (all of it, or all but what was appended since), else by a full scan; the
- * index is written anew after any scan.  Ends with mailbox_unique_uids. */
+ * still true (all of it, or all but what was appended since), else by a full scan;
+ * then the listed ids and expiry records (mbox_assign).  The index is written anew
+ * after any scan or change of the record. */
 static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
                                      const struct stat *fst, const char **error_r)
 {
@@ -563,13 +651,18 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
   enum mbox_index_result ir = MBOX_INDEX_MISS;
   enum mailbox_status st;
   off_t begin = 0;
+  size_t known = 0;
+  int64_t now = (int64_t)time(NULL);
+  bool changed = false;
 
   memset(&info, 0, sizeof info);
   if (ipath != NULL)
-    ir = mbox_index_load(ipath, pv->fd, fst, mb, &pv->from, &info, (int64_t)time(NULL));
+    ir = mbox_index_load(ipath, pv->fd, fst, mb, &pv->from, &pv->xm, &info, &pv->prior, now);
+  pv->adopted = pv->prior.found ? pv->prior.adopted : now;
   if (ir != MBOX_INDEX_MISS) {
     pv->cap = mb->count;
     pv->future_mark = info.future_mark;
+    known = mb->count;
   }
   if (ir == MBOX_INDEX_GREW) {
     /* Mail was appended: the last message may go on in the new bytes, so it is scanned
@@ -579,6 +672,7 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
     if (mb->count == 0 || pv->from[last] == mb->msgs[last].start ||
         !mbox_from_at(pv->fd, pv->from[last])) {
       mbox_reset_table(mb, pv);
+      known = 0;
     } else {
       begin = pv->from[last];
       pv->chain = info.chain_last;
@@ -596,13 +690,38 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
     info.scanned_end = fst->st_size;
     info.future_mark = pv->future_mark;
     info.chain_last = pv->chain_last;
-    if (ipath != NULL && fst->st_size > 0)
-      (void)mbox_index_write(ipath, pv->fd, fst, mb, pv->from, &info);
+    changed = true;
+  }
+  if (mbox_assign(mb, pv, known, now, &changed, error_r) < 0) {
+    free(ipath);
+    return MAILBOX_TEMP;
+  }
+  info.adopted = pv->adopted;
+  if (ipath != NULL && (changed || !pv->prior.found))
+    (void)mbox_index_write(ipath, pv->fd, fst, mb, pv->from, pv->xm, &info, pv->retired.v,
+                           pv->retired.n);
+  free(ipath);
+  return MAILBOX_OK;
+}
+
+/* No maildrop yet: adopted empty at the first login, so that the mail that comes
+ * later is not taken for Mailutils' (its marks are ignored). */
+static void mbox_adopt_missing(const struct mailbox *mb)
+{
+  char *ipath = mbox_index_path(mb->path);
+  struct mailbox empty;
+  struct mbox_index_info info;
+  struct stat ist;
+
+  if (ipath == NULL)
+    return;
+  if (lstat(ipath, &ist) < 0 && errno == ENOENT) {
+    memset(&empty, 0, sizeof empty);
+    memset(&info, 0, sizeof info);
+    info.adopted = (int64_t)time(NULL);
+    (void)mbox_index_write(ipath, -1, NULL, &empty, NULL, NULL, &info, NULL, 0);
   }
   free(ipath);
-  if (mailbox_unique_uids(mb, error_r) < 0)
-    return MAILBOX_TEMP;
-  return MAILBOX_OK;
 }
 
 /* The directory of the maildrop path ("/" for a file of the root). */
@@ -652,6 +771,9 @@ static void mbox_free_priv(struct mailbox *mb)
   if (pv->fd >= 0)
     close(pv->fd);
   free(pv->from);
+  free(pv->xm);
+  uidl_retired_free(&pv->retired);
+  mbox_index_prior_free(&pv->prior);
   free(pv);
   mb->priv = NULL;
 }
@@ -675,6 +797,7 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
       case ENOENT:
         /* No mail yet: an empty mailbox.  It is the MDA's to create. */
         pv->fd = -1;
+        mbox_adopt_missing(mb);
         return MAILBOX_OK;
       case ELOOP:
       case EMLINK:
@@ -1094,6 +1217,42 @@ static size_t mbox_already_appended(const struct mbox_priv *pv, int src,
   return 0;
 }
 
+/* Before an UPDATE changes the maildrop: the index records the messages going and the
+ * marks added (pop3d's own expiry record, expire.h), durably, so that the next open
+ * knows them whether or not the UPDATE finished.  Its table of the file is dropped (the
+ * next open scans).  0, or -1 with *error_r. */
+static int mbox_record_update(struct mailbox *mb, struct mbox_priv *pv, const char **error_r)
+{
+  char *ipath = mbox_index_path(mb->path);
+  struct mbox_index_msg *xm;
+  struct mbox_index_info info;
+  int r;
+
+  if (ipath == NULL)
+    return 0;
+  xm = util_xreallocarray(NULL, mb->count ? mb->count : 1, sizeof *xm);
+  for (size_t i = 0; i < mb->count; i++) {
+    xm[i] = pv->xm[i];
+    if (mb->msgs[i].flags & MAILBOX_MSG_DELETED)
+      xm[i].flags |= MBOX_INDEX_GOING;
+    else if ((mb->msgs[i].flags & MAILBOX_MSG_MARK) && xm[i].mark == 0 &&
+             mb->mark_time > 0 && mb->mark_time <= (int64_t)UINT32_MAX)
+      xm[i].mark = (uint32_t)mb->mark_time;
+  }
+  memset(&info, 0, sizeof info);
+  info.adopted = pv->adopted;
+  r = mbox_index_write(ipath, pv->fd, NULL, mb, pv->from, xm, &info, pv->retired.v,
+                       pv->retired.n);
+  if (r < 0) {
+    log_msg(LOG_ERR, "%s: cannot write %s before the update: %s", mb->path, ipath,
+            strerror(errno));
+    *error_r = "cannot record the update in the mailbox index";
+  }
+  free(xm);
+  free(ipath);
+  return r;
+}
+
 /* Write the maildrop anew beside the old one and rename it over it: a crash leaves the
  * old or the new file whole, and no other (but for the instant between naming the new
  * file and the rename, or where the filesystem lacks O_TMPFILE).  session: apply this session's deletions and header edits;
@@ -1210,6 +1369,8 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   }
   if (fsync(tfd) < 0)
     goto io_error;
+  if (session && !fresh && mbox_record_update(mb, pv, error_r) < 0)
+    goto out;
   /* No maildrop at the scan: never replace one an MDA created since (a link fails where
    * a name exists).  Otherwise the new file is renamed over the old one, so a nameless
    * one gets a temporary name first (linkat can't replace a file). */

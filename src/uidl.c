@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mailbox.h"
 #include "params.h"
 #include "uidl.h"
 
@@ -103,7 +104,8 @@ static uint64_t uidl_fold(uint64_t x)
   return x;
 }
 
-void uidl_hash_final(const struct uidl_hash *h, uint64_t size, char out[71])
+static void uidl_hash_words(const struct uidl_hash *h, uint64_t size, uint64_t *a_r,
+                            uint64_t *b_r)
 {
   struct uidl_hash t = *h;
   uint64_t a, b;
@@ -119,7 +121,24 @@ void uidl_hash_final(const struct uidl_hash *h, uint64_t size, char out[71])
   b = uidl_fold(b ^ UIDL_K4);
   a += b;
   b += a;
+  *a_r = a;
+  *b_r = b;
+}
+
+void uidl_hash_final(const struct uidl_hash *h, uint64_t size, char out[71])
+{
+  uint64_t a, b;
+
+  uidl_hash_words(h, size, &a, &b);
   snprintf(out, 71, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+uint64_t uidl_hash_value(const struct uidl_hash *h, uint64_t size)
+{
+  uint64_t a, b;
+
+  uidl_hash_words(h, size, &a, &b);
+  return a != 0 ? a : 1;
 }
 
 /* ---- Dovecot's dovecot-uidlist ---- */
@@ -404,4 +423,299 @@ bool uidl_chain_valid(const struct uidl_mbox_chain *c)
   if (c->validity == 0)
     return c->prev == 0 && c->next == 0;
   return c->next >= 1 && c->next <= (uint64_t)UINT32_MAX + 1 && c->prev < c->next;
+}
+
+/* ---- Ids kept and retired ---- */
+
+/* The table of ids in use or retired: a slot names an id of mb->uids (ext 0) or a
+ * retired one (ext: its index + 1), and the next suffix to try for that id. */
+struct assign_slot {
+  uint32_t off;
+  uint32_t ext;
+  uint32_t next;
+  bool used;
+};
+
+struct assign_tab {
+  struct assign_slot *s;
+  size_t mask;
+  const struct mailbox *mb;
+  const struct uidl_retired *retired;
+};
+
+static uint64_t str_key(const char *s, size_t len)
+{
+  struct uidl_hash h;
+
+  uidl_hash_init(&h);
+  uidl_hash_update(&h, s, len);
+  return uidl_hash_value(&h, len);
+}
+
+static const char *slot_str(const struct assign_tab *t, const struct assign_slot *sl)
+{
+  return sl->ext ? t->retired[sl->ext - 1].id : t->mb->uids + sl->off;
+}
+
+/* The slot of s[0..len): the one holding it, or the empty one where it goes. */
+static struct assign_slot *tab_find(const struct assign_tab *t, const char *s, size_t len)
+{
+  size_t i = (size_t)str_key(s, len) & t->mask;
+
+  for (;; i = (i + 1) & t->mask) {
+    struct assign_slot *sl = &t->s[i];
+    const char *o;
+    if (!sl->used)
+      return sl;
+    o = slot_str(t, sl);
+    if (strncmp(o, s, len) == 0 && o[len] == '\0')
+      return sl;
+  }
+}
+
+bool uidl_retired_in_force(const struct uidl_retired *r, int64_t now)
+{
+  return r->since > 0 && r->since <= now + 86400 && now - r->since < UIDL_RETIRE_SECONDS;
+}
+
+int uidl_assign(struct mailbox *mb, const char *const *keep, struct uidl_retired *retired,
+                size_t nretired, int64_t now, const char **error_r)
+{
+  struct assign_tab t;
+  size_t cap = 16, total = mb->count + nretired;
+  bool *done;
+
+  if (mb->count == 0) {
+    for (size_t k = 0; k < nretired; k++)
+      if (!uidl_retired_in_force(&retired[k], now))
+        retired[k].since = 0;
+    return 0;
+  }
+  while (cap < total * 2)
+    cap *= 2;
+  t.s = calloc(cap, sizeof *t.s);
+  done = calloc(mb->count, sizeof *done);
+  if (t.s == NULL || done == NULL) {
+    free(t.s);
+    free(done);
+    *error_r = "out of memory";
+    return -1;
+  }
+  t.mask = cap - 1;
+  t.mb = mb;
+  t.retired = retired;
+  /* First the ids the index remembers: a message keeps its own (the first of two
+   * messages that claim one). */
+  for (size_t i = 0; keep != NULL && i < mb->count; i++) {
+    size_t len;
+    struct assign_slot *sl;
+    uint32_t off;
+    if (keep[i] == NULL)
+      continue;
+    len = strlen(keep[i]);
+    if (!uidl_valid(keep[i], len))
+      continue;
+    sl = tab_find(&t, keep[i], len);
+    if (sl->used)
+      continue;
+    if (strcmp(mailbox_uid(mb, i), keep[i]) == 0) {
+      off = mb->msgs[i].uid;
+    } else {
+      off = mailbox_add_uid(mb, keep[i], len);
+      if (off == MAILBOX_UID_NONE)
+        goto nomem;
+    }
+    sl->used = true;
+    sl->off = off;
+    mb->msgs[i].uid = off;
+    done[i] = true;
+  }
+  /* Then the retired ids still in force. */
+  for (size_t k = 0; k < nretired; k++) {
+    struct assign_slot *sl;
+    if (!uidl_retired_in_force(&retired[k], now)) {
+      retired[k].since = 0;
+      continue;
+    }
+    sl = tab_find(&t, retired[k].id, strlen(retired[k].id));
+    if (sl->used) {
+      retired[k].since = 0;       /* in use (or twice in the list) */
+      continue;
+    }
+    sl->used = true;
+    sl->ext = (uint32_t)k + 1;
+  }
+  /* Then every other message in order, as mailbox_unique_uids does it. */
+  for (size_t i = 0; i < mb->count; i++) {
+    const char *id;
+    size_t len;
+    struct assign_slot *base;
+    char cand[PARAMS_UIDL_MAX + 1];
+
+    if (done[i])
+      continue;
+    id = mailbox_uid(mb, i);
+    len = strlen(id);
+    base = tab_find(&t, id, len);
+    if (!base->used) {
+      base->used = true;
+      base->off = mb->msgs[i].uid;
+      continue;
+    }
+    if (base->next < 2)
+      base->next = 2;
+    for (;;) {
+      char suffix[16];
+      size_t sl = (size_t)snprintf(suffix, sizeof suffix, "-%u", (unsigned)base->next);
+      size_t keep_len = len;
+      struct assign_slot *slot;
+      uint32_t off;
+
+      base->next++;
+      if (keep_len + sl > PARAMS_UIDL_MAX)
+        keep_len = PARAMS_UIDL_MAX - sl;
+      memcpy(cand, mailbox_uid(mb, i), keep_len);
+      memcpy(cand + keep_len, suffix, sl);
+      cand[keep_len + sl] = '\0';
+      slot = tab_find(&t, cand, keep_len + sl);
+      if (slot->used)
+        continue;
+      off = mailbox_add_uid(mb, cand, keep_len + sl);
+      if (off == MAILBOX_UID_NONE)
+        goto nomem;
+      slot->used = true;
+      slot->off = off;
+      mb->msgs[i].uid = off;
+      break;
+    }
+  }
+  free(t.s);
+  free(done);
+  return 0;
+nomem:
+  free(t.s);
+  free(done);
+  *error_r = "out of memory";
+  return -1;
+}
+
+void uidl_retired_add(struct uidl_retired_list *l, const char *id, int64_t since)
+{
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 64;
+    l->v = util_xreallocarray(l->v, l->cap, sizeof *l->v);
+  }
+  l->v[l->n].id = id;
+  l->v[l->n].since = since;
+  l->n++;
+}
+
+static int retired_newest_first(const void *a, const void *b)
+{
+  const struct uidl_retired *x = a, *y = b;
+
+  return x->since > y->since ? -1 : x->since < y->since;
+}
+
+void uidl_retired_prune(struct uidl_retired_list *l)
+{
+  size_t k = 0;
+
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i].since > 0)
+      l->v[k++] = l->v[i];
+  l->n = k;
+  if (l->n > UIDL_RETIRED_MAX) {
+    qsort(l->v, l->n, sizeof *l->v, retired_newest_first);
+    l->n = UIDL_RETIRED_MAX;
+  }
+}
+
+void uidl_retired_free(struct uidl_retired_list *l)
+{
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+/* ---- Finding messages again after a rewrite ---- */
+
+static const struct uidl_prior *match_prior;
+static bool match_by_listed;
+
+static int match_cmp(const void *a, const void *b)
+{
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  const char *sx = match_by_listed ? match_prior[x].listed : match_prior[x].own;
+  const char *sy = match_by_listed ? match_prior[y].listed : match_prior[y].own;
+  int c = strcmp(sx, sy);
+
+  if (c != 0)
+    return c;
+  return x < y ? -1 : x > y;
+}
+
+/* The first entry of the sorted order[0..np) whose key is s, or np. */
+static size_t match_lower(const size_t *order, size_t np, const char *s)
+{
+  size_t lo = 0, hi = np;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct uidl_prior *p = &match_prior[order[mid]];
+    if (strcmp(match_by_listed ? p->listed : p->own, s) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* May record r be message i's in this pass?  0: the same disc, not going; 1: the same
+ * disc, going; 2: the same own id, not going; 3: the listed id, not going. */
+static bool match_ok(const struct uidl_prior *r, int pass, uint64_t disc)
+{
+  if (pass < 2)
+    return r->disc != 0 && r->disc == disc && r->going == (pass == 1);
+  return !r->going;
+}
+
+void uidl_match(const struct uidl_prior *p, size_t np, const struct mailbox *mb,
+                const uint64_t *disc, size_t *match)
+{
+  size_t *order;
+  bool *used;
+
+  for (size_t i = 0; i < mb->count; i++)
+    match[i] = SIZE_MAX;
+  if (np == 0 || mb->count == 0)
+    return;
+  order = util_xreallocarray(NULL, np, sizeof *order);
+  used = util_xcalloc(np, sizeof *used);
+  for (size_t k = 0; k < np; k++)
+    order[k] = k;
+  match_prior = p;
+  for (int pass = 0; pass < 4; pass++) {
+    if (pass == 0 || pass == 3) {
+      match_by_listed = pass == 3;
+      qsort(order, np, sizeof *order, match_cmp);
+    }
+    for (size_t i = 0; i < mb->count; i++) {
+      const char *own = mailbox_uid(mb, i);
+      if (match[i] != SIZE_MAX)
+        continue;
+      for (size_t j = match_lower(order, np, own); j < np; j++) {
+        const struct uidl_prior *r = &p[order[j]];
+        if (strcmp(match_by_listed ? r->listed : r->own, own) != 0)
+          break;
+        if (used[order[j]] || !match_ok(r, pass, disc[i]))
+          continue;
+        used[order[j]] = true;
+        match[i] = order[j];
+        break;
+      }
+    }
+  }
+  match_prior = NULL;
+  free(order);
+  free(used);
 }

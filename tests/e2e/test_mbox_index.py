@@ -83,16 +83,49 @@ def test_corrupt_index(site):
         assert listings(site) == first
 
 
+def uids_of(listing):
+    return [l.decode().split()[1] for l in listing[2]]
+
+
 def test_dele_then_next_session(site):
-    site.write_conf()
+    """Ids never change and are not reused.  Messages 2 and 3 carry the same X-UIDL (3
+    is listed as same-id-2); deleting 2 while 3 is retrieved (its header gets an expiry
+    mark) leaves 3 listed as same-id-2, and same-id stays retired: later mail carrying
+    it gets a new suffix.  With every index lost the ids are derived again from the
+    mail: the same but for a duplicate whose twin is gone."""
+    site.write_conf("expire 5;")
     site.write_mbox(MSGS)
-    listings(site)
+    first = uids_of(listings(site))
+    assert first[1:3] == ["same-id", "same-id-2"]
     s = site.inetd()
     assert s.login().startswith("+OK")
     assert s.cmd("DELE 2").startswith("+OK")
+    assert s.cmd("RETR 3").startswith("+OK")
+    s.multi()
     assert s.cmd("QUIT").startswith("+OK")
     s.close()
+    assert b"X-Expire-Timestamp" in site.read_mbox()
     got = listings(site)
     assert got[0].startswith("+OK 4 ")
+    assert uids_of(got) == first[:1] + first[2:]
+    with open(site.mbox_path(), "a") as f:
+        f.write(mbox_of([msg(6, "new\n", "X-UIDL: same-id\n")]))
+    later = uids_of(listings(site))
+    assert later[:4] == uids_of(got) and later[4] == "same-id-3"
+    assert uids_of(listings(site)) == later
     os.unlink(index_path(site))
-    assert listings(site) == got
+    lost = uids_of(listings(site))
+    assert lost == [later[0], "same-id", later[2], later[3], "same-id-2"]
+
+
+def test_dele_by_another_program(site):
+    """A message another program removed: its id retires all the same."""
+    site.write_conf()
+    site.write_mbox(MSGS)
+    first = uids_of(listings(site))
+    site.write_mbox([MSGS[0], MSGS[2], MSGS[3], MSGS[4]])
+    assert uids_of(listings(site)) == first[:1] + first[2:]
+    with open(site.mbox_path(), "a") as f:
+        f.write(mbox_of([msg(6, "new\n", "X-UIDL: same-id\n")]))
+    assert uids_of(listings(site))[4] == "same-id-3"
+

@@ -508,6 +508,76 @@ def test_forged_expire_marks_ignored(site):
         assert len(ms) == 2 and abs(ms[1] - now) < 60, ms   # our own mark added
 
 
+def seed_index(site):
+    return os.path.join(site.spool, ".alice.pop3d-index")
+
+
+def test_forged_mark_in_later_mail_ignored(site):
+    """Expiry marks are pop3d's own record.  With expire 0, a message that came after
+    pop3d adopted the maildrop, whose sender wrote X-Expire-Timestamp: <now-1> (after
+    its delivery, in the past), is not deleted unread; the ignored mark is logged once.
+    Retrieved, it expires as any other."""
+    now = int(time.time())
+    site.write_conf("expire 0;")
+    site.write_mbox(None, raw=mbox_dated([(now - 3600, msg(1))]))
+    s = site.inetd()
+    s.login()
+    quit_ok(s)
+    assert os.path.isfile(seed_index(site))         # adopted: message 1 only
+    with open(site.mbox_path(), "a") as f:
+        f.write(mbox_dated([(now - 60, msg(2, extra_headers="X-Expire-Timestamp: %d\n"
+                                                % (now - 1)))]))
+    logged = []
+    for _ in range(2):
+        s = site.inetd()
+        s.login()
+        assert s.cmd("STAT").startswith("+OK 2 ")
+        assert s.cmd("QUIT").startswith("+OK")
+        s.close()
+        assert s.returncode == 0, s.stderr
+        logged.append(s.stderr.count("X-Expire-Timestamp is ignored"))
+        assert b"Subject: test 2\n" in site.read_mbox()
+    assert logged == [1, 0], logged
+    s = site.inetd()
+    s.login()
+    s.cmd("RETR 2")
+    s.multi()
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    data = site.read_mbox()
+    assert b"Subject: test 2\n" not in data and b"Subject: test 1\n" in data
+
+
+def test_mailutils_marks_honoured_after_adoption(site):
+    """A maildrop Mailutils served (its marks, no index of pop3d's) is adopted at the
+    first open: the marks of the messages present then count, at that QUIT and in later
+    sessions, after pop3d rewrote the maildrop; a mark in mail that came later does not."""
+    now = int(time.time())
+    old = now - 20 * DAY
+    items = [(old, msg(1, extra_headers="X-Expire-Timestamp: %d\n" % (now - 10 * DAY))),
+             (old, msg(2, extra_headers="X-Expire-Timestamp: %d\n" % (now - 2 * DAY))),
+             (old, msg(3))]
+    site.write_conf("expire 5; delete-expired yes;")
+    site.write_mbox(None, raw=mbox_dated(items))
+    assert not os.path.exists(seed_index(site))
+    s = site.inetd()
+    s.login()
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    with open(site.mbox_path(), "a") as f:
+        f.write(mbox_dated([(old, msg(4, extra_headers="X-Expire-Timestamp: %d\n"
+                                       % (now - 2 * DAY)))]))
+    site.write_conf("expire 1; delete-expired yes;")
+    s = site.inetd()
+    s.login()
+    assert s.cmd("STAT").startswith("+OK 3 ")
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    data = site.read_mbox()
+    assert b"Subject: test 1\n" not in data and b"Subject: test 2\n" not in data
+    assert b"Subject: test 3\n" in data and b"Subject: test 4\n" in data
+
+
 def test_forged_status_d_does_not_hide_or_delete(site):
     site.write_mbox([msg(1, extra_headers="Status: D\n"), msg(2, extra_headers="Status: RO\n")])
     before = site.read_mbox()

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mailbox.h"
 #include "params.h"
 #include "tap.h"
 #include "uidl.h"
@@ -208,9 +209,91 @@ static void test_dovecot_mbox(void)
   is_str(id, "000000016b043612", "Dovecot's %%08Xu%%08Xv, as Dovecot prints it");
 }
 
+/* A table of messages whose own ids are ids[0..n). */
+static void table(struct mailbox *mb, const char *const *ids, size_t n)
+{
+  memset(mb, 0, sizeof *mb);
+  mb->msgs = calloc(n ? n : 1, sizeof *mb->msgs);
+  for (size_t i = 0; i < n; i++)
+    mb->msgs[i].uid = mailbox_add_uid(mb, ids[i], strlen(ids[i]));
+  mb->count = n;
+}
+
+static void untable(struct mailbox *mb)
+{
+  free(mb->msgs);
+  free(mb->uids);
+}
+
+static void test_assign(void)
+{
+  static const char *const own[] = { "u", "a", "u", "u-2", "u" };
+  struct mailbox a, b;
+  const char *err = NULL;
+  int64_t now = 1800000000;
+
+  /* Without an index: exactly mailbox_unique_uids. */
+  table(&a, own, 5);
+  table(&b, own, 5);
+  ok(uidl_assign(&a, NULL, NULL, 0, now, &err) == 0 &&
+     mailbox_unique_uids(&b, &err) == 0, "assigned");
+  for (size_t i = 0; i < 5; i++)
+    is_str(mailbox_uid(&a, i), mailbox_uid(&b, i), "no index: as mailbox_unique_uids (%zu)", i);
+  untable(&a);
+  untable(&b);
+
+  {
+    /* The first "u" was deleted: the second keeps u-2 and u stays retired; a new one
+     * with the same own id takes the next free suffix. */
+    static const char *const left[] = { "a", "u", "u" };
+    const char *keep[] = { "a", "u-2", NULL };
+    struct uidl_retired r[] = { { "u", now - 10 }, { "old", now - UIDL_RETIRE_SECONDS },
+                                { "a", now - 5 } };
+    table(&a, left, 3);
+    ok(uidl_assign(&a, keep, r, 3, now, &err) == 0, "assigned with kept and retired ids");
+    is_str(mailbox_uid(&a, 0), "a", "kept");
+    is_str(mailbox_uid(&a, 1), "u-2", "a kept id does not change when its twin is gone");
+    is_str(mailbox_uid(&a, 2), "u-3", "a retired id is not handed out again");
+    ok(r[0].since == now - 10, "still retired");
+    ok(r[1].since == 0, "retired for UIDL_RETIRE_DAYS at most");
+    ok(r[2].since == 0, "an id in use is not retired");
+    untable(&a);
+  }
+  {
+    /* Two messages claim one id (a hostile index): the first keeps it. */
+    static const char *const two[] = { "x", "y" };
+    const char *keep[] = { "z", "z" };
+    table(&a, two, 2);
+    ok(uidl_assign(&a, keep, NULL, 0, now, &err) == 0, "assigned");
+    is_str(mailbox_uid(&a, 0), "z", "the first claim wins");
+    is_str(mailbox_uid(&a, 1), "y", "the second is new");
+    untable(&a);
+  }
+}
+
+static void test_match(void)
+{
+  /* Records: A (u, going), B (u), C (h) whose message got X-UIDL: h-2 written. */
+  struct uidl_prior p[] = { { "u", "u", 11, true }, { "u", "u-2", 22, false },
+                            { "h", "h-2", 33, false } };
+  static const char *const now_own[] = { "u", "h-2", "u" };
+  uint64_t disc[] = { 99, 44, 11 };
+  size_t match[3];
+  struct mailbox mb;
+
+  table(&mb, now_own, 3);
+  uidl_match(p, 3, &mb, disc, match);
+  ok(match[0] == 1, "a changed header: the same own id, a record not going");
+  ok(match[1] == 2, "the id pop3d wrote into the message");
+  ok(match[2] == 0, "a deletion that did not happen: matched exactly");
+  untable(&mb);
+}
+
 int main(void)
 {
   test_valid();
+  test_assign();
+  test_match();
   test_hash();
   test_dispersion();
   test_dovecot_mbox();

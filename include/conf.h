@@ -168,6 +168,17 @@ struct conf {
   char *pam_service;
   /* virtdomain {} */
   char *virtdomain_passwd_dir;
+  /* ldap {} (Mailutils' statements and defaults; NULL: the default) */
+  char *ldap_url;            /* NULL: libldap's default (ldap.conf URI) */
+  char *ldap_base;
+  char *ldap_binddn;         /* NULL: anonymous */
+  char *ldap_passwd;
+  bool ldap_tls;             /* StartTLS */
+  unsigned ldap_debug;
+  struct conf_strlist ldap_field_map;  /* NAME=ATTR entries; empty: the default map */
+  char *ldap_getpwnam;       /* filter with $user; NULL: posixAccount with uid=$user */
+  char *ldap_getpwuid;
+  bool ldap_bind_as_user;    /* check passwords by binding as the user's entry */
 
   /* tcp-wrappers {} */
   bool tcpwrap_enable;

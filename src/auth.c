@@ -28,6 +28,7 @@
 
 #include "auth.h"
 #include "auth_impl.h"
+#include "auth_ldap.h"
 #include "conf.h"
 #include "log.h"
 #include "params.h"
@@ -49,11 +50,16 @@ static const struct auth_module *const module_table[] = {
   &auth_module_system,
   &auth_module_pam,
   &auth_module_virtdomain,
+  &auth_module_ldap,
 };
 
 /* Mailutils modules pop3d does not build; conf_check() refuses them before serving. */
 static const char *const modules_not_built[] = {
-  "sql", "ldap", "radius", "gsasl", "tls", NULL,
+  "sql",
+#ifndef HAVE_LDAP
+  "ldap",
+#endif
+  "radius", "gsasl", "tls", NULL,
 };
 
 #ifndef CRYPT_OUTPUT_SIZE

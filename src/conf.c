@@ -33,6 +33,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "auth_ldap.h"
 #include "conf.h"
 #include "log.h"
 #include "params.h"
@@ -1737,6 +1738,69 @@ static void *enter_server_tls(struct load *L, const struct node *nd, const struc
   return &s->tls;
 }
 
+enum { LDAP_URL, LDAP_GETPWNAM, LDAP_GETPWUID };
+
+/* ldap url, getpwnam and getpwuid: checked as libldap and the filter expansion will
+ * read them, so that a mistake is reported here and not at the first login. */
+static int cb_ldap_value(struct load *L, const struct node *nd, const struct stmt *st,
+                         void *base)
+{
+  struct conf *c = base;
+  const char *s, *err = NULL;
+  char **dst;
+
+  if (scalar(L, nd, &s) < 0)
+    return -1;
+  if (st->aux == LDAP_URL) {
+    dst = &c->ldap_url;
+    if (auth_ldap_check_url(s, &err) < 0) {
+      report(L, nd->file, nd->line, "%s: %s: `%.200s'", nd->name, err, s);
+      return -1;
+    }
+  } else {
+    dst = st->aux == LDAP_GETPWNAM ? &c->ldap_getpwnam : &c->ldap_getpwuid;
+    if (auth_ldap_check_filter(s, &err) < 0) {
+      report(L, nd->file, nd->line, "%s: %s: `%.200s'", nd->name, err, s);
+      return -1;
+    }
+  }
+  set_str(dst, s);
+  return 0;
+}
+
+/* ldap field-map: NAME=ATTR definitions, colon-separated in a string, or a list of
+ * them (Mailutils takes both).  Kept one definition per entry. */
+static int cb_ldap_field_map(struct load *L, const struct node *nd, const struct stmt *st,
+                             void *base)
+{
+  struct conf *c = base;
+  struct conf_strlist words, out = { NULL, 0 };
+  size_t cap = 0;
+
+  (void)st;
+  if (collect(L, nd, &words) < 0)
+    return -1;
+  for (size_t i = 0; i < words.n; i++)
+    for (char *def = words.v[i], *next; def != NULL; def = next) {
+      const char *err;
+
+      next = strchr(def, ':');
+      if (next != NULL)
+        *next++ = '\0';
+      if (auth_ldap_check_field(def, &err) < 0) {
+        report(L, nd->file, nd->line, "%s: %s: `%.64s'", nd->name, err, def);
+        strlist_free(&words);
+        strlist_free(&out);
+        return -1;
+      }
+      strlist_push(&out, &cap, def);
+    }
+  strlist_free(&words);
+  strlist_free(&c->ldap_field_map);
+  c->ldap_field_map = out;
+  return 0;
+}
+
 static void *enter_sql(struct load *L, const struct node *nd, const struct stmt *st, void *base)
 {
   struct conf *c = base;
@@ -1841,17 +1905,23 @@ static const struct stmt virtdomain_stmts[] = {
 
 static const struct stmt ldap_stmts[] = {
   CB("enable", cb_enable_flag, 0, "arg: boolean", "Enable LDAP lookups."),
-  STR("url", NOSTORE, "url: string", "Set URL of the LDAP server."),
-  STR("base", NOSTORE, "dn: string", "Base DN for LDAP lookups."),
-  STR("binddn", NOSTORE, "dn: string", "DN for accessing LDAP database."),
-  STR("passwd", NOSTORE, "arg: string", "Password for use with binddn."),
-  BOOL("tls", NOSTORE, "Use TLS encryption."),
-  { .name = "debug", .type = ST_UINT, .off = NOSTORE, .min = 0, .max = UINT_MAX,
+  CB("url", cb_ldap_value, LDAP_URL, "url: string", "Set URL of the LDAP server."),
+  STR("base", C(ldap_base), "dn: string", "Base DN for LDAP lookups."),
+  STR("binddn", C(ldap_binddn), "dn: string", "DN for accessing LDAP database."),
+  STR("passwd", C(ldap_passwd), "arg: string", "Password for use with binddn."),
+  BOOL("tls", C(ldap_tls), "Use TLS encryption."),
+  { .name = "debug", .type = ST_UINT, .off = C(ldap_debug), .min = 0, .max = INT_MAX,
     .arg = "arg: number", .doc = "Set LDAP debugging level." },
-  { .name = "field-map", .type = ST_STRLIST, .off = NOSTORE, .arg = "map: definition",
-    .doc = "Set a field-map for parsing LDAP replies." },
-  STR("getpwnam", NOSTORE, "filter: string", "LDAP filter to use for getpwnam requests."),
-  STR("getpwuid", NOSTORE, "filter: string", "LDAP filter to use for getpwuid requests."),
+  CB("field-map", cb_ldap_field_map, 0, "map: definition",
+     "Set a field-map for parsing LDAP replies: NAME=ATTR definitions, colon-separated "
+     "or a list, where NAME is one of name, passwd, uid, gid, gecos, dir, shell, mailbox, "
+     "quota."),
+  CB("getpwnam", cb_ldap_value, LDAP_GETPWNAM, "filter: string",
+     "LDAP filter to use for getpwnam requests."),
+  CB("getpwuid", cb_ldap_value, LDAP_GETPWUID, "filter: string",
+     "LDAP filter to use for getpwuid requests."),
+  BOOL("bind-as-user", C(ldap_bind_as_user), "Check passwords by binding to the "
+       "directory as the user's entry, not by reading its userPassword."),
   END,
 };
 
@@ -1960,7 +2030,7 @@ static const struct stmt root_stmts[] = {
   { .name = "sql", .type = ST_BLOCK, .enter = enter_sql, .kids = sql_stmts,
     .doc = "SQL authentication and authorization (not built into pop3d: use PAM)." },
   BLOCK("virtdomain", virtdomain_stmts, "Virtual domain authentication and authorization."),
-  BLOCK("ldap", ldap_stmts, "LDAP configuration (not built into pop3d: use PAM)."),
+  BLOCK("ldap", ldap_stmts, "LDAP authentication and authorization."),
   BLOCK("gsasl", gsasl_stmts, "SASL configuration (accepted; AUTH is built in)."),
   { .name = "radius", .type = ST_ANYBLOCK, .hidden = true },
   BLOCK("tls-file-checks", tlsfc_stmts, "Configure safety checks for SSL key files."),
@@ -2415,7 +2485,9 @@ int conf_check(const struct conf *c, FILE *err)
 {
   static const struct { const char *module, *alt; } unbuilt[] = {
     { "sql", "PAM (pam_mysql, pam_pgsql)" },
+#ifndef HAVE_LDAP
     { "ldap", "PAM (pam_ldap)" },
+#endif
     { "radius", "PAM (pam_radius_auth)" },
     { "gsasl", "PAM" },
   };
@@ -2434,11 +2506,13 @@ int conf_check(const struct conf *c, FILE *err)
       n++;
     }
   }
+#ifndef HAVE_LDAP
   if (c->ldap_enabled) {
     fputs("ldap: `enable yes': LDAP is not built into pop3d; use PAM (pam_ldap) instead\n",
           err);
     n++;
   }
+#endif
   /* gsasl { enable yes; } is accepted: AUTH (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) is
    * built in; the block's other statements have no effect. */
   /* TLS files, keys and priorities of the TLS modes in use (a preflight). */
@@ -2548,11 +2622,15 @@ void conf_free(struct conf *c)
     &c->lock_external_locker, &c->lock_flags, &c->log_tag, &c->debug_level,
     &c->pam_service, &c->virtdomain_passwd_dir, &c->tcpwrap_daemon,
     &c->tcpwrap_allow_table, &c->tcpwrap_deny_table,
+    &c->ldap_url, &c->ldap_base, &c->ldap_binddn, &c->ldap_getpwnam, &c->ldap_getpwuid,
   };
   struct conf_strlist *lists[] = {
     &c->apop_database_safety, &c->tls_key_checks, &c->tls_cert_checks, &c->tls_ca_checks,
-    &c->authentication, &c->authorization,
+    &c->authentication, &c->authorization, &c->ldap_field_map,
   };
+
+  util_free_secret(c->ldap_passwd);
+  c->ldap_passwd = NULL;
 
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     free(*strs[i]);

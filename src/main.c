@@ -46,6 +46,11 @@ static void show_config_options(void)
 #else
   puts("WITHOUT_LIBWRAP\t# tcp-wrappers not built in");
 #endif
+#ifdef HAVE_LDAP
+  puts("WITH_LDAP");
+#else
+  puts("WITHOUT_LDAP\t# the ldap authentication module not built in");
+#endif
   puts("DEFAULT_MAILBOX_TYPE=mbox");
   puts("MAILBOX_TYPES=mbox maildir mh");
 }

@@ -762,10 +762,18 @@ static void test_check(void)
     { "auth { authentication pam:system; };", 0, NULL },
     { "auth { authentication sql; };", 1,
       "auth: module `sql' is not built into pop3d; use PAM (pam_mysql, pam_pgsql) instead" },
+#ifdef HAVE_LDAP
+    { "auth { authorization ldap; };", 0, NULL },
+#else
     { "auth { authorization ldap; };", 1, "module `ldap' is not built into pop3d; use PAM (pam_ldap)" },
+#endif
     { "auth { authentication radius:gsasl; };", 2, "module `radius'" },
     { "auth { authentication sql; authorization sql; };", 1, "module `sql'" },
+#ifdef HAVE_LDAP
+    { "ldap { enable yes; };", 0, NULL },
+#else
     { "ldap { enable yes; };", 1, "ldap: `enable yes'" },
+#endif
     { "gsasl { enable yes; };", 0, NULL },
     { "sql { host x; }; ldap { enable no; };", 0, NULL },
     { "tls-mode required;", 1, "tls-mode needs a certificate and a key" },

@@ -376,6 +376,7 @@ def test_server_stopped_then_back(ldap_site):
     site.slapd.stop()
     r, _, log = attempt(site, "carol", "carol plain")
     assert r == TEMP, log
+    assert "ldap: bind as %s: Can't contact LDAP server" % SERVICE[0] in log, log
     r, _, log = attempt(site, "nosuchuser", "x")
     assert r == TEMP, log
 

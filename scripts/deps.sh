@@ -4,10 +4,11 @@ set -e
 # --build: only what building and running pop3d needs (the demo); otherwise also what the
 # test suite needs: the cwrap libraries, real clients and the peers it compares with.
 build_pkgs="build-essential autoconf automake libtool pkg-config texinfo
-  libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev libseccomp-dev python3 curl"
+  libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev libseccomp-dev
+  libldap2-dev nettle-dev python3 curl"
 test_pkgs="python3-pytest python3-gdbm gnutls-bin fetchmail mpop fail2ban
   libpam-wrapper libnss-wrapper libuid-wrapper dovecot-pop3d mailutils-pop3d
-  gdb btrfs-progs systemd openssl groff-base"
+  gdb btrfs-progs systemd openssl groff-base slapd ldap-utils"
 if [ "${1:-}" = "--build" ]; then pkgs=$build_pkgs; else pkgs="$build_pkgs $test_pkgs"; fi
 missing=""
 for p in $pkgs; do

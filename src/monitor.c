@@ -14,9 +14,11 @@
  *   - the listener (daemon.c): accept, limits, fork, reap, signals, pidfile;
  *   - this file: acl (the kernel's peer address, no network byte), the monitor's loop
  *     over its worker's typed messages (monitor_decode(), fuzzed), password checks
- *     (auth_login: PAM, shadow, virtdomain), APOP/CRAM-MD5/SCRAM checks against the
- *     APOP database, login delay, TLS private-key signatures (tls_sign()), and after
- *     the login the session's requests in a shared spool (serve_session(), spool.c);
+ *     (auth_login: PAM, shadow, virtdomain, the LDAP and SQL clients and what their
+ *     servers answer), APOP/CRAM-MD5/SCRAM checks against the APOP database, login
+ *     delay and login penalties (their GDBM files), TLS private-key signatures
+ *     (tls_sign()), and after the login the session's requests in a shared spool
+ *     (serve_session(), spool.c);
  *   - the session process from its fork until privsep_drop(): it receives PS_SESSION,
  *     reads the bulletin source and database (bulletin_prepare()), then becomes the user
  *     before it opens the maildrop or reads the client's first byte.

@@ -136,7 +136,7 @@ static size_t make_name(const uint8_t *data, size_t len, char *name, size_t *use
 
 static void fuzz_maildir(const uint8_t *data, size_t len)
 {
-  char dir[300], p[600], url[400], name[256], ipath[400];
+  char dir[300], p[600], url[400], name[256], ipath[400], kept[PARAMS_UIDL_MAX + 1];
   size_t used, removed, blen;
   struct conf c;
   struct mailbox mb;
@@ -189,6 +189,8 @@ static void fuzz_maildir(const uint8_t *data, size_t len)
   /* A second message, its X-UIDL the name: duplicates and odd ids; then RETR of one
    * (a move to cur/ with the S flag) and DELE of the other. */
   snprintf(p, sizeof p, "%s/new/1700000000.M1P1.host", dir);
+  if (access(p, F_OK) == 0)   /* the input's message has that name: not a second one */
+    snprintf(p, sizeof p, "%s/new/1700000000.M2P2.host", dir);
   {
     char m[400];
     int n = snprintf(m, sizeof m, "X-UIDL: %s\nSubject: x\n\nbody\n", name);
@@ -197,22 +199,21 @@ static void fuzz_maildir(const uint8_t *data, size_t len)
   CHECK(mailbox_open(&mb, url, &c, &err) == MAILBOX_OK);
   CHECK(mb.count == 2);
   free(listing(&mb));
+  snprintf(kept, sizeof kept, "%s", mailbox_uid(&mb, 0));
   mb.msgs[0].flags |= MAILBOX_MSG_RETRIEVED;
   mb.msgs[1].flags |= MAILBOX_MSG_DELETED;
   CHECK(mb.ops->update(&mb, &removed, &err) == MAILBOX_OK && removed == 1);
   mailbox_close(&mb);
 
+  /* The message left keeps its id, its twin gone or not (ids never change); without
+   * the index its id is derived again. */
   CHECK(mailbox_open(&mb, url, &c, &err) == MAILBOX_OK);
-  CHECK(mb.count == 1);
+  CHECK(mb.count == 1 && strcmp(mailbox_uid(&mb, 0), kept) == 0);
   again = listing(&mb);
   mailbox_close(&mb);
   unlink(ipath);
   CHECK(mailbox_open(&mb, url, &c, &err) == MAILBOX_OK);
-  {
-    char *fresh = listing(&mb);
-    CHECK(strcmp(fresh, again) == 0);
-    free(fresh);
-  }
+  CHECK(mb.count == 1);
   mailbox_close(&mb);
   free(again);
   free(first);

@@ -148,6 +148,8 @@ static void step(struct numdb *db, char *line, size_t len)
     if (sp == NULL || sp == line + 4 || memchr(line + 4, '\0', (size_t)(sp - line - 4)))
       return;
     *sp = '\0';
+    if (find(line + 4) == NULL && nmodel == KEYS_MAX)
+      return;
     raw_store(line + 4, sp + 1, len - (size_t)(sp + 1 - line));
     return;
   }

@@ -6,13 +6,17 @@
  * With `delete-expired yes` (implied by `expire 0`), messages whose mark is N days old
  * are deleted at QUIT.  A session that ends without QUIT changes nothing.
  *
- * Forged marks: a mark is only the store's if it is not older than the message's
- * delivery (the date of its From_ line, written by the MDA) and not in the future.  A
- * mark a sender put in the mail ("X-Expire-Timestamp: 0") is therefore ignored: the
- * message is marked afresh when it is retrieved and expires N days after that.  Of
- * several trusted marks the earliest counts.  A message whose delivery time is unknown
- * (no From_ line, or a date that can't be read) never has a trusted mark, so it never
- * expires: doubt keeps mail.
+ * Marks are pop3d's own record: the maildrop's index keeps, per message (by its stable
+ * id), the time pop3d marked it; the header pop3d adds too is for Mailutils, never read
+ * back as the record.  A mark found in a message counts only when the message was in
+ * the maildrop when pop3d adopted it (its first open without any index: Mailutils
+ * marked it then, or a version of pop3d before the record); a mark in mail that came
+ * later is a sender's: ignored (logged once), the message is marked when retrieved.
+ * Even an adopted message's mark must be the store's: not older than the message's
+ * delivery (the date of its From_ line, written by the MDA) and not in the future, so
+ * "X-Expire-Timestamp: 0" never counts.  Of several trusted marks the earliest counts.
+ * A message whose delivery time is unknown (no From_ line, or a date that can't be
+ * read) never has a trusted mark, so it never expires: doubt keeps mail.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -41,6 +45,10 @@ bool expire_parse_mark(const char *v, size_t len, int64_t *t_r);
 
 /* Is mark the store's own: delivery known, delivery <= mark <= now? */
 bool expire_mark_trusted(int64_t mark, int64_t delivery, int64_t now);
+
+/* Say once that the mark of message id of the maildrop what is ignored: it came after
+ * pop3d adopted the maildrop (doc/pop3d.texi, "Auto-expire"). */
+void expire_log_ignored(const char *what, const char *id);
 
 /* Are expired messages deleted at QUIT (delete-expired, or expire 0)? */
 bool expire_delete_on(const struct conf *c);

@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "expire.h"
+#include "log.h"
 #include "mailbox.h"
 
 #define EXPIRE_TOKENS_MAX 8
@@ -198,6 +199,12 @@ bool expire_parse_mark(const char *v, size_t len, int64_t *t_r)
 bool expire_mark_trusted(int64_t mark, int64_t delivery, int64_t now)
 {
   return delivery > 0 && mark >= delivery && mark <= now;
+}
+
+void expire_log_ignored(const char *what, const char *id)
+{
+  log_msg(LOG_NOTICE, "%s: message %s: its " EXPIRE_HEADER " is ignored: it came after "
+          "pop3d adopted the mailbox, so the mark is not pop3d's", what, id);
 }
 
 bool expire_delete_on(const struct conf *c)

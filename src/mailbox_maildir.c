@@ -338,16 +338,18 @@ static int md_scan(int fd, const struct stat *st, const char *name, bool need_li
 }
 
 /* The old index's entries of the messages v[0..upto), all found in it: the start of
- * the new index (which is built only once it differs from the old). */
+ * the new index (which is built only once it differs from the old).  bidx[j]: the
+ * entry of message j in ib. */
 static void md_index_backfill(struct maildir_index *ix, struct maildir_index_builder *ib,
                               const struct maildir_priv *pv, const struct md_sort *v,
-                              size_t upto)
+                              size_t upto, size_t *bidx)
 {
   for (size_t j = 0; j < upto; j++) {
     const char *name = pv->names + (v[j].name & MD_OFF_MASK);
     struct maildir_index_entry e;
-    if (maildir_index_find(ix, name, base_len(name), v[j].ino, &e))
-      (void)maildir_index_add(ib, &e);
+    if (maildir_index_find(ix, name, base_len(name), v[j].ino, &e) &&
+        maildir_index_add(ib, &e))
+      bidx[j] = ib->count - 1;
   }
 }
 
@@ -590,7 +592,9 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
   size_t reused = 0, added = 0;
   bool building = false;  /* ib holds the entries of the messages so far */
   int64_t now = (int64_t)time(NULL);
+  struct maildir_index_ids ids;
 
+  memset(&ids, 0, sizeof ids);
   memset(&dv, 0, sizeof dv);
   maildir_index_builder_init(&ib);
   pv->dirfd = pv->sub[0] = pv->sub[1] = pv->fd = -1;
@@ -657,30 +661,34 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
     memset(&dv, 0, sizeof dv);
 
   mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
+  maildir_index_ids_init(&ids, n, ix, now);
   pv->name = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->name);
   pv->ino = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->ino);
   for (size_t k = 0; k < n; k++) {
     const char *name = pv->names + (v[k].name & MD_OFF_MASK);
     size_t blen = base_len(name);
     struct mailbox_msg *m = &mb->msgs[mb->count];
-    struct maildir_index_entry e;
+    struct maildir_index_entry e, prior;
     struct mailbox_file_info fi;   /* e.id may point into it */
     uint64_t ino = v[k].ino;
     uint32_t uid;
+    bool has_prior;
 
     if (maildir_index_find(ix, name, blen, v[k].ino, &e) &&
         (!c->scan_lines || (e.flags & MAILDIR_INDEX_LINES_EXACT))) {
       /* Known: the same file (name and inode) as when it was read. */
       maildir_index_stats.hits++;
       reused++;
-      if (building)
-        (void)maildir_index_add(&ib, &e);
+      prior = e;
+      has_prior = true;
+      if (building && maildir_index_add(&ib, &e))
+        ids.bidx[mb->count] = ib.count - 1;
     } else {
       int sub = (v[k].name & MD_IN_NEW) ? SUB_NEW : SUB_CUR, fd;
       bool exact;
 
       if (!building) {
-        md_index_backfill(ix, &ib, pv, v, k);
+        md_index_backfill(ix, &ib, pv, v, k, ids.bidx);
         building = true;
       }
       fd = openat(pv->sub[sub], name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
@@ -716,10 +724,19 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
       maildir_index_marks(&fi, md_delivery(name, &st), now, &e.expire_mark, &e.future_mark);
       e.id = fi.xuidl;
       e.id_len = fi.xuidl_len;
-      /* Indexed only when readdir names the same inode (the key of the next open). */
-      if ((uint64_t)st.st_ino == v[k].ino && maildir_index_add(&ib, &e))
+      /* Its record, when the file changed (a mark written into it is a new inode). */
+      has_prior = maildir_index_find_key(ix, name, blen, NULL, 0, &prior);
+      /* A cache entry only when readdir names the same inode (the key of the next
+       * open); otherwise the record alone (inode 0 matches no file). */
+      if ((uint64_t)st.st_ino != v[k].ino)
+        e.ino = 0;
+      if (maildir_index_add(&ib, &e)) {
+        ids.bidx[mb->count] = ib.count - 1;
         added++;
+      }
     }
+    e.expire_mark = maildir_index_ids_msg(&ids, mb->count, has_prior ? &prior : NULL,
+                                          e.expire_mark);
     uid = md_uid(mb, &dv, name, blen, e.id, e.id_len);
     if (uid == MAILBOX_UID_NONE) {
       *error_r = "out of memory";
@@ -740,26 +757,30 @@ static enum mailbox_status md_open(struct mailbox *mb, const struct conf *c,
     mb->count++;
     mb->total_size += e.size;
   }
-  /* A new index when files were read or some the old one lists are gone. */
-  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused)) {
+  if (maildir_index_ids_assign(&ids, mb, ix, mb->path, error_r) < 0) {
+    status = MAILBOX_TEMP;
+    goto fail;
+  }
+  /* A new index when files were read, some the old one lists are gone, or the record
+   * changed. */
+  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused || ids.changed)) {
     if (!building)
-      md_index_backfill(ix, &ib, pv, v, n);
+      md_index_backfill(ix, &ib, pv, v, n, ids.bidx);
+    maildir_index_ids_records(&ids, mb, ix, &ib);
     (void)maildir_index_write(pv->dirfd, MAILDIR_INDEX_NAME, &ib, MAILDIR_INDEX_MAILDIR,
                               &dst, now);
   }
   maildir_index_free(ix);
   ix = NULL;
   maildir_index_builder_free(&ib);
+  maildir_index_ids_free(&ids);
   free(v);
   v = NULL;
   uidl_dovecot_free(&dv);
-  if (mailbox_unique_uids(mb, error_r) < 0) {
-    status = MAILBOX_TEMP;
-    goto fail;
-  }
   return MAILBOX_OK;
 
 fail:
+  maildir_index_ids_free(&ids);
   maildir_index_free(ix);
   maildir_index_builder_free(&ib);
   free(v);
@@ -1059,6 +1080,16 @@ static enum mailbox_status md_delete(struct mailbox *mb, bool *rec, size_t *ndel
   return MAILBOX_OK;
 }
 
+/* Message i's index key: its base name. */
+static const char *md_key(const struct mailbox *mb, size_t i, char buf[16], size_t *len_r)
+{
+  const char *name = md_name(mb->priv, i);
+
+  (void)buf;
+  *len_r = base_len(name);
+  return name;
+}
+
 static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
                                      const char **error_r)
 {
@@ -1079,6 +1110,8 @@ static enum mailbox_status md_update(struct mailbox *mb, size_t *deleted_r,
   free(rec);
   if (ret != MAILBOX_OK)
     return ret;
+  /* The marks are pop3d's record before they go into the messages (expire.h). */
+  maildir_index_record_marks(pv->dirfd, MAILDIR_INDEX_NAME, MAILDIR_INDEX_MAILDIR, mb, md_key);
   for (size_t i = 0; i < mb->count; i++) {
     uint32_t f = mb->msgs[i].flags;
     bool undel = (f & MAILBOX_MSG_UNDELETE) && (f & MAILBOX_MSG_STATUS_D);

@@ -628,9 +628,7 @@ static int mbox_assign(struct mailbox *mb, struct mbox_priv *pv, size_t known, i
     uidl_retired_prune(&pv->retired);
     for (size_t i = 0; i < n; i++)
       if (warn[i])
-        log_msg(LOG_NOTICE, "%s: message %s: its " EXPIRE_HEADER " is ignored: it came "
-                "after pop3d adopted the mailbox, so the mark is not pop3d's",
-                mb->path, mailbox_uid(mb, i));
+        expire_log_ignored(mb->path, mailbox_uid(mb, i));
   }
   free(match);
   free(keep);

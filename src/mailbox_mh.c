@@ -104,16 +104,17 @@ static bool mh_index_hit(struct maildir_index *ix, int dirfd, const char *name,
 }
 
 /* The old index's entries of the messages v[0..upto), all found in it: the start of
- * the new index (which is built only once it differs from the old). */
+ * the new index (which is built only once it differs from the old).  bidx[j]: the
+ * entry of message j in ib. */
 static void mh_index_backfill(struct maildir_index *ix, struct maildir_index_builder *ib,
-                              int dirfd, const uint32_t *v, size_t upto)
+                              int dirfd, const uint32_t *v, size_t upto, size_t *bidx)
 {
   for (size_t j = 0; j < upto; j++) {
     char name[16];
     size_t nlen = (size_t)snprintf(name, sizeof name, "%u", (unsigned)v[j]);
     struct maildir_index_entry e;
-    if (mh_index_hit(ix, dirfd, name, nlen, &e))
-      (void)maildir_index_add(ib, &e);
+    if (mh_index_hit(ix, dirfd, name, nlen, &e) && maildir_index_add(ib, &e))
+      bidx[j] = ib->count - 1;
   }
 }
 
@@ -231,7 +232,9 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
   size_t reused = 0, added = 0;
   bool building = false;  /* ib holds the entries of the messages so far */
   int64_t now = (int64_t)time(NULL);
+  struct maildir_index_ids ids;
 
+  memset(&ids, 0, sizeof ids);
   maildir_index_builder_init(&ib);
   pv->dirfd = pv->fd = -1;
   mb->priv = pv;
@@ -305,25 +308,29 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
     dst.st_ino = 0;       /* no index without the folder's identity */
 
   mb->msgs = util_xreallocarray(NULL, n ? n : 1, sizeof *mb->msgs);
+  maildir_index_ids_init(&ids, n, ix, now);
   pv->num = util_xreallocarray(NULL, n ? n : 1, sizeof *pv->num);
   for (size_t k = 0; k < n; k++) {
     char name[16];
     size_t nlen;
     struct stat st;
     struct mailbox_file_info fi;
-    struct maildir_index_entry e;
+    struct maildir_index_entry e, prior;
     struct mailbox_msg *m = &mb->msgs[mb->count];
     uint32_t uid;
+    bool has_prior;
 
     nlen = (size_t)snprintf(name, sizeof name, "%u", (unsigned)v[k]);
     if (mh_index_hit(ix, pv->dirfd, name, nlen, &e)) {
       maildir_index_stats.hits++;
       reused++;
-      if (building)
-        (void)maildir_index_add(&ib, &e);
+      prior = e;
+      has_prior = true;
+      if (building && maildir_index_add(&ib, &e))
+        ids.bidx[mb->count] = ib.count - 1;
     } else {
       if (!building) {
-        mh_index_backfill(ix, &ib, pv->dirfd, v, k);
+        mh_index_backfill(ix, &ib, pv->dirfd, v, k, ids.bidx);
         building = true;
       }
       fd = openat(pv->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -366,9 +373,21 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
         e.id = fi.hash_id;
         e.id_len = strlen(fi.hash_id);
       }
-      if (mh_settled(&st, &t0) && maildir_index_add(&ib, &e))
+      /* Its record when the file changed: the entry of its number, if that is this
+       * message (its id, or the id pop3d wrote into it); numbers are reused. */
+      has_prior = maildir_index_find_key(ix, name, nlen, e.id, e.id_len, &prior) ||
+                  maildir_index_find_id(ix, e.id, e.id_len, &prior);
+      /* A file changed within this clock tick is the record alone (ctime 0 matches no
+       * file): read again next time. */
+      if (!mh_settled(&st, &t0))
+        e.ctime_sec = e.ctime_nsec = 0;
+      if (maildir_index_add(&ib, &e)) {
+        ids.bidx[mb->count] = ib.count - 1;
         added++;
+      }
     }
+    e.expire_mark = maildir_index_ids_msg(&ids, mb->count, has_prior ? &prior : NULL,
+                                          e.expire_mark);
     uid = mailbox_add_uid(mb, e.id, e.id_len);
     if (uid == MAILBOX_UID_NONE) {
       *error_r = "out of memory";
@@ -385,21 +404,24 @@ static enum mailbox_status mh_open(struct mailbox *mb, const struct conf *c,
     mb->count++;
     mb->total_size += e.size;
   }
-  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused)) {
+  if (maildir_index_ids_assign(&ids, mb, ix, mb->path, error_r) < 0)
+    goto fail;
+  if (dst.st_ino != 0 && (added > 0 || maildir_index_count(ix) != reused || ids.changed)) {
     if (!building)
-      mh_index_backfill(ix, &ib, pv->dirfd, v, n);
+      mh_index_backfill(ix, &ib, pv->dirfd, v, n, ids.bidx);
+    maildir_index_ids_records(&ids, mb, ix, &ib);
     (void)maildir_index_write(pv->dirfd, MH_INDEX_NAME, &ib, MAILDIR_INDEX_MH, &dst, now);
   }
   maildir_index_free(ix);
   ix = NULL;
   maildir_index_builder_free(&ib);
+  maildir_index_ids_free(&ids);
   free(v);
   v = NULL;
-  if (mailbox_unique_uids(mb, error_r) < 0)
-    goto fail;
   return MAILBOX_OK;
 
 fail:
+  maildir_index_ids_free(&ids);
   maildir_index_free(ix);
   maildir_index_builder_free(&ib);
   if (d != NULL)
@@ -833,6 +855,15 @@ out:
   return ret;
 }
 
+/* Message i's index key: its number. */
+static const char *mh_key(const struct mailbox *mb, size_t i, char buf[16], size_t *len_r)
+{
+  const struct mh_priv *pv = mb->priv;
+
+  *len_r = (size_t)snprintf(buf, 16, "%u", (unsigned)pv->num[i]);
+  return buf;
+}
+
 static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
                                      const char **error_r)
 {
@@ -857,6 +888,8 @@ static enum mailbox_status mh_update(struct mailbox *mb, size_t *deleted_r,
     free(seen);
     return ret;
   }
+  /* The marks are pop3d's record before they go into the messages (expire.h). */
+  maildir_index_record_marks(pv->dirfd, MH_INDEX_NAME, MAILDIR_INDEX_MH, mb, mh_key);
   for (size_t i = 0; i < mb->count; i++) {
     if (mb->msgs[i].flags & MAILBOX_MSG_DELETED)
       continue;

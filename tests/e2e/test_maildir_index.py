@@ -164,8 +164,16 @@ def test_dele_then_next_session(site):
     ino = os.stat(index_of(md)).st_ino
     assert listings(site) == got
     assert os.stat(index_of(md)).st_ino == ino
+    # Ids never change: message 3, listed as same-id-2 beside its twin, keeps it, and
+    # same-id stays retired: later mail carrying it gets a new suffix.
+    assert [l.split()[1] for l in got[2]] == [NAMES[0].encode(), b"same-id-2", b"aaaa-id"]
+    deliver(site, md, "1700000009.M9P9.host", msg(9, "new\n", "X-UIDL: same-id\n"))
+    later = listings(site)
+    assert later[2][:3] == got[2] and later[2][3] == b"4 same-id-3\r\n"
+    # Every index lost: the ids are derived again from the mail (doc/pop3d.texi).
     os.unlink(index_of(md))
-    assert listings(site) == got
+    lost = [l.split()[1] for l in listings(site)[2]]
+    assert lost == [NAMES[0].encode(), b"same-id", b"aaaa-id", b"same-id-2"]
 
 
 def mh_folder(site):
@@ -222,3 +230,24 @@ def test_mh_index(site):
                         enumerate(got[2][1:], 1)]
     os.unlink(ip)
     assert listings(site) == after
+
+
+def test_mh_ids_stable_across_deletion_of_duplicate(site):
+    """MH: messages 2 and 3 carry the same X-UIDL (3 is listed as same-id-2); once 2 is
+    deleted, 3 keeps same-id-2, also when the folder is renumbered (folder -pack), and
+    same-id is not given to later mail."""
+    folder = mh_folder(site)
+    first = [l.split()[1] for l in listings(site)[2]]
+    assert first[1:3] == [b"same-id", b"same-id-2"]
+    s = site.inetd()
+    assert s.login().startswith("+OK")
+    assert s.cmd("DELE 2").startswith("+OK")
+    assert s.cmd("QUIT").startswith("+OK")
+    s.close()
+    assert [l.split()[1] for l in listings(site)[2]] == first[:1] + first[2:]
+    os.rename(os.path.join(folder, "3"), os.path.join(folder, "2"))
+    assert [l.split()[1] for l in listings(site)[2]] == first[:1] + first[2:]
+    with open(os.path.join(folder, "8"), "w") as f:
+        f.write(msg(8, "new\n", "X-UIDL: same-id\n"))
+    chown_tree(site, folder)
+    assert [l.split()[1] for l in listings(site)[2]] == first[:1] + first[2:] + [b"same-id-3"]

@@ -126,6 +126,66 @@ def test_maildir_delete_expired_and_forged_marks(site):
     assert sorted(all_files(md)) == [names[1], names[2]]
 
 
+def test_maildir_forged_mark_in_later_mail_ignored(site):
+    """Expiry marks are pop3d's own record: with expire 0, a message delivered after
+    pop3d adopted the maildrop with X-Expire-Timestamp: <now-1> (after its delivery,
+    in the past) is not deleted unread; the ignored mark is logged once."""
+    now = int(time.time())
+    md = maildir_site(site, "expire 0;", [msg(1)], t0=now - 3600)
+    s = site.inetd()
+    s.login()
+    quit_ok(s)
+    assert os.path.isfile(os.path.join(md, "pop3d-index"))
+    name = "%d.M9P9.host" % (now - 60)
+    with open(os.path.join(md, "new", name), "w") as f:
+        f.write(msg(2).replace("\n", "\nX-Expire-Timestamp: %d\n" % (now - 1), 1))
+    chown_tree(site, md)
+    logged = []
+    for _ in range(2):
+        s = site.inetd()
+        s.login()
+        assert s.cmd("STAT").startswith("+OK 2 ")
+        quit_ok(s)
+        logged.append(s.stderr.count("X-Expire-Timestamp is ignored"))
+        assert name in all_files(md)
+    assert logged == [1, 0], logged
+    s = site.inetd()
+    s.login()
+    s.cmd("RETR 2")
+    s.multi()
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    assert list(all_files(md)) == md_names(1, now - 3600)
+
+
+def test_maildir_mailutils_marks_honoured_after_adoption(site):
+    """A Maildir with Mailutils' marks and no index is adopted at the first open: those
+    marks count then and later; a mark in a message delivered after does not."""
+    now = int(time.time())
+    t0 = now - 30 * DAY
+    msgs = [msg(1).replace("\n", "\nX-Expire-Timestamp: %d\n" % (now - 20 * DAY), 1),
+            msg(2).replace("\n", "\nX-Expire-Timestamp: %d\n" % (now - 2 * DAY), 1),
+            msg(3)]
+    md = maildir_site(site, "expire 5; delete-expired yes;", msgs, t0=t0)
+    names = md_names(3, t0)
+    s = site.inetd()
+    s.login()
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    late = "%d.M8P8.host" % (t0 + 10)
+    with open(os.path.join(md, "new", late), "w") as f:
+        f.write(msg(4).replace("\n", "\nX-Expire-Timestamp: %d\n" % (now - 2 * DAY), 1))
+    chown_tree(site, md)
+    site.write_conf('expire 1; delete-expired yes; '
+                    'mailbox { mailbox-pattern "maildir:${home}/Maildir"; };')
+    s = site.inetd()
+    s.login()
+    assert s.cmd("STAT").startswith("+OK 3 ")
+    assert s.cmd("QUIT") == "+OK POP3 server signing off (1 messages deleted)"
+    s.close()
+    assert sorted(all_files(md)) == [names[2], late]
+
+
 def test_maildir_expire_0(site):
     md = maildir_site(site, "expire 0; delete-expired no;", MSGS + [msg(3)])
     s = site.inetd()

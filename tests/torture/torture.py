@@ -19,7 +19,11 @@ and the files are read directly:
  - the deleted ones are all gone or all there (all gone once QUIT was answered +OK,
    all there when the session was killed before it read QUIT);
  - nothing else is there, and no temporary, lock or update-record file is left once
-   the checker session is over.
+   the checker session is over.  One exception, counted apart: the mbox's temporary
+   files (its new copy, named in the instant before its rename, or a new index) stay
+   when the delivery agent, not the next session, removed the dead session's dotlock
+   (pop3d removes them when it breaks that dotlock itself, and at every update): a
+   session that deletes a message must then remove them.
 
   torture.py [--rounds N] [--formats mbox,maildir,mh] [--seed S] [--tap] [--keep]
 
@@ -272,13 +276,15 @@ class Format:
     def read(self):
         """(messages, problems, copies): the stored messages as bytes, in order,
         whatever is there that should not be (temporary files, locks, records, strays)
-        and, apart, the mbox's temporary copies named for the rename."""
+        and, apart, the mbox's temporary files (its new copy, named for the rename, and
+        a new index)."""
         msgs, bad, copies = [], [], []
         if self.name == "mbox":
             spool = os.path.dirname(self.path)
             base = os.path.basename(self.path)
             for f in sorted(os.listdir(spool)):
-                if re.fullmatch(r"\.%s\.pop3d-[A-Za-z0-9]{6}" % re.escape(base), f):
+                if re.fullmatch(r"\.%s\.pop3d-([A-Za-z0-9]{6}|index\.[0-9a-f]{8})"
+                                % re.escape(base), f):
                     copies.append(f)
                 elif f not in (base, "." + base + ".pop3d-index"):
                     bad.append("left in the spool: " + f)
@@ -637,11 +643,11 @@ class Torture:
         return [] if r.startswith("+OK") else ["QUIT of an update not killed: " + r]
 
     def copies_removed_by_update(self, copies):
-        """A temporary copy of the mbox, named in the instant before its rename, that
-        the checker session left: the next session removes it only when it breaks the
-        dead session's dotlock itself (not when the delivery agent broke it first);
-        every update removes it.  Counted apart, and a session that deletes a message
-        must remove it."""
+        """Temporary files of the mbox (its new copy, named in the instant before its
+        rename, or a new index) that the checker session left: the next session
+        removes them only when it breaks the dead session's dotlock itself (not when
+        the delivery agent broke it first); every update removes them.  Counted
+        apart, and a session that deletes a message must remove them."""
         self.stats["outlived"] += 1
         self.log("%s round %d: %s outlived the next session; its log: %s" % (
             self.fmt.name, self.stats["rounds"], " ".join(copies),
@@ -657,7 +663,7 @@ class Torture:
 
 def summary(fmt, st, secs):
     copies = ("" if fmt != "mbox" else
-              ", %d temporary copies outlived the next session" % st["outlived"])
+              ", %d times temporary files outlived the next session" % st["outlived"])
     return ("%s: %d rounds, %d kills during UPDATE (%d before QUIT was read, %d after "
             "its reply), %d messages checked, %d failures, %d delivered and %d deleted "
             "meanwhile%s, %.0f s" % (fmt, st["rounds"], st["update"], st["before"],

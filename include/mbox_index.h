@@ -24,6 +24,8 @@
 #include "uidl.h"
 
 #define MBOX_INDEX_SUFFIX ".pop3d-index"
+/* The temporary file of an index written under the maildrop's lock, after its name. */
+#define MBOX_INDEX_TEMP ".00000000"
 /* The bytes before the scanned end whose hash proves the old part unchanged when the
  * maildrop grew (the last message is scanned again in any case). */
 #define MBOX_INDEX_TAIL 4096
@@ -41,6 +43,7 @@ struct mbox_index_info {
                           * at the scan (0: none); once reached the index is stale */
   struct uidl_mbox_chain chain_last;  /* Dovecot's UID chain before the last message */
   int64_t adopted;       /* when pop3d adopted the maildrop (mbox_index_prior) */
+  bool unlocked;         /* written without the maildrop's lock (mbox_index_write) */
 };
 
 /* What the index keeps of each message besides its mailbox_msg (whose uid is then its
@@ -103,6 +106,9 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
                      const struct mailbox *mb, const off_t *from,
                      const struct mbox_index_msg *xm, const struct mbox_index_info *info,
                      const struct uidl_retired *ret, size_t nret);
+/* Remove the temporary file a session killed while it wrote the index left (under
+ * the maildrop's lock: no live session is writing it). */
+void mbox_index_clean(const char *ipath);
 /* Tests and fuzzing: make an index image (len bytes) fit the maildrop on mbox_fd, whose
  * fstat is st, so that the loader's other checks are reached: its device and inode, its
  * size and mtime (when its scanned_end is st's size; when it is less, its size and tail

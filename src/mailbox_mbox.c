@@ -654,8 +654,10 @@ static enum mailbox_status mbox_load(struct mailbox *mb, struct mbox_priv *pv,
   bool changed = false;
 
   memset(&info, 0, sizeof info);
-  if (ipath != NULL)
+  if (ipath != NULL) {
+    mbox_index_clean(ipath);
     ir = mbox_index_load(ipath, pv->fd, fst, mb, &pv->from, &pv->xm, &info, &pv->prior, now);
+  }
   pv->adopted = pv->prior.found ? pv->prior.adopted : now;
   if (ir != MBOX_INDEX_MISS) {
     pv->cap = mb->count;
@@ -717,6 +719,7 @@ static void mbox_adopt_missing(const struct mailbox *mb)
     memset(&empty, 0, sizeof empty);
     memset(&info, 0, sizeof info);
     info.adopted = (int64_t)time(NULL);
+    info.unlocked = true;
     (void)mbox_index_write(ipath, -1, NULL, &empty, NULL, NULL, &info, NULL, 0);
   }
   free(ipath);

@@ -546,7 +546,11 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
   }
   h.checksum = idx_checksum(&h, IDX_SUM_LEN, body, blen);
 
-  tmp = util_xasprintf("%s.%08x", ipath, (unsigned)getpid());
+  /* Under the maildrop's lock the temporary file has one name, which the next open
+   * removes when a killed session left it (mbox_index_clean); without the lock
+   * (adopting a missing maildrop) a name of its own. */
+  tmp = info->unlocked ? util_xasprintf("%s.%08x", ipath, (unsigned)getpid())
+                       : util_xasprintf("%s" MBOX_INDEX_TEMP, ipath);
   fd = spool_create(tmp);
   if (fd < 0 && errno == EEXIST && spool_unlink(tmp) == 0)
     fd = spool_create(tmp);
@@ -576,6 +580,14 @@ int mbox_index_write(const char *ipath, int mbox_fd, const struct stat *st,
   free(body);
   mbox_index_stats.writes++;
   return 0;
+}
+
+void mbox_index_clean(const char *ipath)
+{
+  char *tmp = util_xasprintf("%s" MBOX_INDEX_TEMP, ipath);
+
+  (void)spool_unlink(tmp);
+  free(tmp);
 }
 
 int mbox_index_seal(void *image, size_t len, int mbox_fd, const struct stat *st)

@@ -1,10 +1,12 @@
 /* auth.h - one front for every authentication and authorization module.
  *
  * Modules (auth { authentication LIST; authorization LIST; }):
- *   generic   crypt(3) against the passwd field of getpwnam()
+ *   generic   crypt(3) against the hash of the entry the authorization list found
  *   system    getpwnam() + shadow, crypt(3)
  *   pam       Linux-PAM, service `pam { service NAME; }` (default gnu-pop3d)
- *   virtdomain  user@domain (or user%domain) against DIR/domain passwd-format files
+ *   sql       MySQL/MariaDB or PostgreSQL: Mailutils' getpwnam and getpass queries
+ *   virtdomain  user@domain (user!domain, user:domain, user%domain) against DIR/domain
+ *             passwd-format files
  * The first module that says yes wins.  An unknown user costs the same as a known one
  * with a wrong password, gets the same answer and logs the same reason.
  *
@@ -67,7 +69,7 @@ enum auth_status auth_authorize(const struct conf *c, const char *name,
                                 struct auth_user *out, const char **error_r) WUR;
 
 /* A user name auth_login() accepts: 1 to PARAMS_USER_MAX bytes, no control character,
- * no '/' or ':'.  (auth_login() checks it itself; exported for early checks.) */
+ * no '/' (':' separates a virtual domain, as `!' and `@' do).  (auth_login() checks it itself; exported for early checks.) */
 bool auth_name_valid(const char *name);
 
 /* Names of modules this build has, in Mailutils' default order, NULL-terminated. */

@@ -25,14 +25,23 @@ enum auth_mod_result {
   AUTH_MOD_TEMP,     /* the module could not answer */
 };
 
+/* Hashes that did not match in one login, each checked once. */
+#define AUTH_FAILED_HASHES 4
+
 /* State of one auth_login() call, shared by the modules it runs. */
 struct auth_ctx {
   const struct conf *conf;
   const char *user;         /* the name as the client gave it (already validated) */
   const char *password;
   char *canon;              /* canonical name set by the authenticating module, or NULL */
+  /* As Mailutils, the authorization list looks the user up before the authentication
+   * list runs: entry is what it found (its passwd is what `generic' checks; its name
+   * the one `sql' asks getpass for), NULL if nobody knows the user or the lookup was
+   * not needed; entry_result says which (TEMP: a module could not answer). */
+  const struct auth_user *entry;
+  enum auth_mod_result entry_result;
   bool hashed;              /* a full-cost password check was made (crypt or PAM) */
-  char *failed_hash;        /* last hash that did not match: not checked twice */
+  char *failed_hash[AUTH_FAILED_HASHES];  /* hashes that did not match: not checked twice */
   const char *error;        /* reason of the last module, for the log */
   char errbuf[192];         /* storage for a formatted reason */
 };
@@ -44,6 +53,13 @@ struct auth_module {
   /* Fill out for name (the canonical name).  NULL: the module does no authorization. */
   enum auth_mod_result (*authorize)(struct auth_ctx *ctx, const char *name,
                                     struct auth_user *out);
+  /* Whether the configuration gives the module what it needs to authenticate (authz
+   * false) or authorize (true); a module that can't is left out of the lists.  NULL:
+   * always. */
+  bool (*usable)(const struct conf *c, bool authz);
+  /* Let go of what the module keeps between attempts (a database connection) once a
+   * login succeeded.  NULL: nothing kept. */
+  void (*release)(void);
 };
 
 /* PAM_RHOST of this connection (auth_set_rhost()), or NULL. */
@@ -53,6 +69,7 @@ extern const struct auth_module auth_module_generic;
 extern const struct auth_module auth_module_system;
 extern const struct auth_module auth_module_pam;
 extern const struct auth_module auth_module_virtdomain;
+extern const struct auth_module auth_module_sql;
 
 /* True if hash can be given to crypt(3): not empty, not a placeholder such as "x",
  * "*" or a locked "!..." entry. */

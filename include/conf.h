@@ -168,6 +168,14 @@ struct conf {
   char *pam_service;
   /* virtdomain {} */
   char *virtdomain_passwd_dir;
+  /* sql {}: Mailutils' statements as written (sql_interface and
+   * sql_password_encryption are one of their words; NULL: not set); sql_field_map holds
+   * "name=column" pairs; sql_where is "file:line" of the block, for conf_check(). */
+  char *sql_interface, *sql_host, *sql_user, *sql_passwd, *sql_db;
+  char *sql_getpwnam, *sql_getpwuid, *sql_getpass, *sql_password_encryption;
+  unsigned sql_port;
+  struct conf_strlist sql_field_map, sql_param;
+  char *sql_where;
   /* ldap {} (Mailutils' statements and defaults; NULL: the default) */
   char *ldap_url;            /* NULL: libldap's default (ldap.conf URI) */
   char *ldap_base;

@@ -1,8 +1,11 @@
 /* auth.c - the front of the authentication and authorization modules.
  *
- * auth_login() runs the authentication list (first success wins), then the
- * authorization list for the canonical name; auth_authorize() runs only the latter,
- * for logins (APOP, CRAM-MD5, SCRAM-SHA-256) whose secret was checked elsewhere.
+ * auth_login() runs, as Mailutils does, the authorization list for the name first when
+ * an authentication module needs what it finds (generic checks its password hash, sql
+ * asks getpass for its name), then the authentication list (first success wins), then
+ * uses that entry, or runs the authorization list for the canonical name a module
+ * reported (PAM); auth_authorize() runs only the authorization list, for logins (APOP,
+ * CRAM-MD5, SCRAM-SHA-256) whose secret was checked elsewhere.
  * A refused login costs the same whoever the user: one full-cost check (a password
  * hash, or the PAM call) for each password store of the list, made up with dummy hashes
  * of the site's kind where a module had nothing to check (unknown user, locked
@@ -29,6 +32,7 @@
 #include "auth.h"
 #include "auth_impl.h"
 #include "auth_ldap.h"
+#include "auth_sql.h"
 #include "conf.h"
 #include "log.h"
 #include "params.h"
@@ -40,6 +44,9 @@ const char *const auth_modules[] = {
 #ifdef HAVE_PAM
   "pam",
 #endif
+#if defined(HAVE_MYSQL) || defined(HAVE_PGSQL)
+  "sql",
+#endif
   "virtdomain",
   NULL,
 };
@@ -49,13 +56,16 @@ static const struct auth_module *const module_table[] = {
   &auth_module_generic,
   &auth_module_system,
   &auth_module_pam,
+  &auth_module_sql,
   &auth_module_virtdomain,
   &auth_module_ldap,
 };
 
 /* Mailutils modules pop3d does not build; conf_check() refuses them before serving. */
 static const char *const modules_not_built[] = {
+#if !defined(HAVE_MYSQL) && !defined(HAVE_PGSQL)
   "sql",
+#endif
 #ifndef HAVE_LDAP
   "ldap",
 #endif
@@ -91,7 +101,7 @@ bool auth_name_valid(const char *name)
   if (n == 0 || n > PARAMS_USER_MAX)
     return false;
   for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-    if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')
+    if (*p < 0x20 || *p == 0x7f || *p == '/')
       return false;
   return true;
 }
@@ -254,11 +264,12 @@ enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash)
 {
   int r;
 
-  /* generic and system often see the same passwd hash: hash it once. */
-  if (ctx->failed_hash != NULL && strcmp(ctx->failed_hash, hash) == 0) {
-    ctx->error = AUTH_BAD_LOGIN;
-    return AUTH_MOD_DENIED;
-  }
+  /* generic checks the hash system, virtdomain or sql checks too: hash it once. */
+  for (size_t i = 0; i < AUTH_FAILED_HASHES; i++)
+    if (ctx->failed_hash[i] != NULL && strcmp(ctx->failed_hash[i], hash) == 0) {
+      ctx->error = AUTH_BAD_LOGIN;
+      return AUTH_MOD_DENIED;
+    }
   r = run_crypt(ctx->password, hash, hash);
   switch (r) {
   case 1:
@@ -266,8 +277,10 @@ enum auth_mod_result auth_check_hash(struct auth_ctx *ctx, const char *hash)
     return AUTH_MOD_OK;
   case 0:
     ctx->hashed = true;
-    util_free_secret(ctx->failed_hash);
-    ctx->failed_hash = util_xstrdup(hash);
+    util_free_secret(ctx->failed_hash[AUTH_FAILED_HASHES - 1]);
+    memmove(ctx->failed_hash + 1, ctx->failed_hash,
+            (AUTH_FAILED_HASHES - 1) * sizeof ctx->failed_hash[0]);
+    ctx->failed_hash[0] = util_xstrdup(hash);
     ctx->error = AUTH_BAD_LOGIN;
     return AUTH_MOD_DENIED;
   case -1:
@@ -304,6 +317,7 @@ void auth_user_from_passwd(struct auth_user *out, const char *name,
   out->gid = pw->pw_gid;
   out->home = util_xstrdup(pw->pw_dir != NULL ? pw->pw_dir : "");
   out->mailbox = NULL;
+  out->passwd = util_xstrdup(pw->pw_passwd != NULL ? pw->pw_passwd : "");
 }
 
 void auth_user_free(struct auth_user *u)
@@ -334,20 +348,23 @@ static bool module_not_built(const char *name)
 }
 
 /* The modules to run, in order: the configured list after its last `clear`, or the
- * default order when nothing was configured.  Returns a malloc'd array of *n. */
-static const struct auth_module **module_list(const struct conf_strlist *l, bool authz,
+ * default order when nothing was configured; those without what they need (no
+ * authorization, a module whose configuration can't serve) left out.  Returns a malloc'd
+ * array of *n. */
+static const struct auth_module **module_list(const struct conf *c,
+                                              const struct conf_strlist *l, bool authz,
                                               size_t *n)
 {
   const struct auth_module **v;
-  size_t start = 0, cap;
+  size_t start = 0;
 
   *n = 0;
   if (l->n == 0) {
-    cap = sizeof auth_modules / sizeof auth_modules[0];
-    v = util_xcalloc(cap, sizeof *v);
+    v = util_xcalloc(sizeof auth_modules / sizeof auth_modules[0], sizeof *v);
     for (size_t i = 0; auth_modules[i] != NULL; i++) {
       const struct auth_module *m = module_find(auth_modules[i]);
-      if (m != NULL && (!authz || m->authorize != NULL))
+      if (m != NULL && (!authz || m->authorize != NULL) &&
+          (m->usable == NULL || m->usable(c, authz)))
         v[(*n)++] = m;
     }
     return v;
@@ -363,38 +380,92 @@ static const struct auth_module **module_list(const struct conf_strlist *l, bool
         log_msg(LOG_WARNING, "auth: unknown module `%s' ignored", l->v[i]);
       continue;
     }
-    if (authz && m->authorize == NULL)
+    if ((authz && m->authorize == NULL) || (m->usable != NULL && !m->usable(c, authz)))
       continue;
     v[(*n)++] = m;
   }
   return v;
 }
 
-/* The password store a module checks: generic and system read the same passwd hash
- * (auth_check_hash() hashes it once for both). */
-static const struct auth_module *module_store(const struct auth_module *m)
+static bool listed(const struct auth_module *const *mods, size_t nmods,
+                   const struct auth_module *m)
 {
-  return m == &auth_module_system ? &auth_module_generic : m;
+  for (size_t i = 0; i < nmods; i++)
+    if (mods[i] == m)
+      return true;
+  return false;
 }
 
-/* The full-cost checks a refused login makes, known user or not: one for each password
- * store of the list (PAM is one, a module not built none), and at least one. */
-static unsigned checks_due(const struct auth_module *const *mods, size_t nmods)
+/* Where m first comes in the authorization list (generic and system both read the
+ * passwd database: the first of them), or nz. */
+static size_t authz_pos(const struct auth_module *const *authz, size_t nz,
+                        const struct auth_module *m)
 {
-  unsigned due = 0;
+  bool passwd = m == &auth_module_generic || m == &auth_module_system;
 
+  for (size_t i = 0; i < nz; i++)
+    if (authz[i] == m || (passwd && (authz[i] == &auth_module_generic ||
+                                     authz[i] == &auth_module_system)))
+      return i;
+  return nz;
+}
+
+/* The full-cost checks a login whose entry came from authorization module p (NULL: no
+ * entry) can make with the authentication list mods.  generic checks the entry's hash,
+ * which system (passwd) or virtdomain check as well (auth_check_hash() hashes it once);
+ * system or virtdomain check nothing for a name that an earlier authorization lookup of
+ * theirs did not find. */
+static unsigned class_checks(const struct auth_module *p,
+                             const struct auth_module *const *mods, size_t nmods,
+                             const struct auth_module *const *authz, size_t nz)
+{
+  size_t pp = p != NULL ? authz_pos(authz, nz, p) : nz;
+  const struct auth_module *same = p == &auth_module_generic ? &auth_module_system : p;
+  unsigned n = 0;
+
+  if (same != &auth_module_system && same != &auth_module_virtdomain)
+    same = NULL;                      /* sql, ldap: getpass may read another column */
   for (size_t i = 0; i < nmods; i++) {
-    size_t j = 0;
+    const struct auth_module *m = mods[i];
 
 #ifndef HAVE_PAM
-    if (mods[i] == &auth_module_pam)
+    if (m == &auth_module_pam)
       continue;
 #endif
-    while (j < i && module_store(mods[j]) != module_store(mods[i]))
-      j++;
-    if (j == i)
-      due++;
+    if (listed(mods, i, m))
+      continue;
+    if (m == &auth_module_generic) {
+      if (p != NULL && (same == NULL || !listed(mods, nmods, same)))
+        n++;
+    } else if (m == &auth_module_system || m == &auth_module_virtdomain) {
+      if (authz_pos(authz, nz, m) >= pp)
+        n++;
+    } else {
+      n++;
+    }
   }
+  return n;
+}
+
+/* The full-cost checks a refused login makes, known user or not: the most any known
+ * user's own checks can be (a class of users for each authorization module), and at
+ * least one.  A known user's checks count against it: it never costs more than an
+ * unknown one. */
+static unsigned checks_due(const struct conf *c, const struct auth_module *const *mods,
+                           size_t nmods)
+{
+  const struct auth_module **authz;
+  size_t nz;
+  unsigned due;
+
+  authz = module_list(c, &c->authorization, true, &nz);
+  due = class_checks(NULL, mods, nmods, authz, nz);
+  for (size_t i = 0; i < nz; i++) {
+    unsigned n = class_checks(authz[i], mods, nmods, authz, nz);
+    if (n > due)
+      due = n;
+  }
+  free(authz);
   return due > 0 ? due : 1;
 }
 
@@ -403,24 +474,31 @@ static enum auth_status finish(struct auth_ctx *ctx, enum auth_status st,
 {
   snprintf(auth_error, sizeof auth_error, "%s", reason != NULL ? reason : "");
   *error_r = st == AUTH_OK ? NULL : auth_error;
-  util_free_secret(ctx->failed_hash);
-  ctx->failed_hash = NULL;
+  for (size_t i = 0; i < AUTH_FAILED_HASHES; i++) {
+    util_free_secret(ctx->failed_hash[i]);
+    ctx->failed_hash[i] = NULL;
+  }
   free(ctx->canon);
   ctx->canon = NULL;
   util_wipe(ctx->errbuf, sizeof ctx->errbuf);
+  if (st == AUTH_OK)
+    for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++)
+      if (module_table[i]->release != NULL)
+        module_table[i]->release();
   return st;
 }
 
-/* The authorization list for name (already authenticated): the first module that
- * knows the user fills *out.  Ends ctx (finish()). */
-static enum auth_status authorize(struct auth_ctx *ctx, const char *name,
-                                  struct auth_user *out, const char **error_r)
+/* The authorization list for name: the first module that knows the user fills *out.
+ * OK, NOUSER (nobody knows it; *reason says so) or TEMP (*reason: the first module
+ * that could not answer); AUTH_MOD_DENIED when the list is empty. */
+static enum auth_mod_result lookup(struct auth_ctx *ctx, const char *name,
+                                   struct auth_user *out, char *reason, size_t size)
 {
   const struct auth_module **mods;
   size_t nmods;
-  char temp[sizeof ctx->errbuf] = "";
 
-  mods = module_list(&ctx->conf->authorization, true, &nmods);
+  snprintf(reason, size, "%s", "authenticated, but no authorization module knows the user");
+  mods = module_list(ctx->conf, &ctx->conf->authorization, true, &nmods);
   for (size_t i = 0; i < nmods; i++) {
     enum auth_mod_result r;
 
@@ -428,20 +506,49 @@ static enum auth_status authorize(struct auth_ctx *ctx, const char *name,
     r = mods[i]->authorize(ctx, name, out);
     if (r == AUTH_MOD_OK) {
       free(mods);
-      return finish(ctx, AUTH_OK, NULL, error_r);
+      return AUTH_MOD_OK;
     }
     auth_user_free(out);
-    if (r == AUTH_MOD_TEMP && temp[0] == '\0')
-      snprintf(temp, sizeof temp, "%s: %s", mods[i]->name,
+    if (r == AUTH_MOD_TEMP && ctx->entry_result != AUTH_MOD_TEMP) {
+      snprintf(reason, size, "%s: %s", mods[i]->name,
                ctx->error ? ctx->error : "temporary failure");
+      ctx->entry_result = AUTH_MOD_TEMP;
+    }
   }
   free(mods);
-  if (nmods == 0)
-    return finish(ctx, AUTH_PERM, "no usable authorization module configured", error_r);
-  if (temp[0] != '\0')
-    return finish(ctx, AUTH_TEMP, temp, error_r);
-  return finish(ctx, AUTH_FAIL, "authenticated, but no authorization module knows the user",
-                error_r);
+  ctx->error = NULL;
+  if (nmods == 0) {
+    snprintf(reason, size, "%s", "no usable authorization module configured");
+    return AUTH_MOD_DENIED;
+  }
+  return ctx->entry_result == AUTH_MOD_TEMP ? AUTH_MOD_TEMP : AUTH_MOD_NOUSER;
+}
+
+/* The authorization list for name (already authenticated).  Ends ctx (finish()). */
+static enum auth_status authorize(struct auth_ctx *ctx, const char *name,
+                                  struct auth_user *out, const char **error_r)
+{
+  char reason[sizeof ctx->errbuf];
+  enum auth_mod_result r;
+
+  ctx->entry_result = AUTH_MOD_NOUSER;
+  r = lookup(ctx, name, out, reason, sizeof reason);
+  switch (r) {
+  case AUTH_MOD_OK:
+    return finish(ctx, AUTH_OK, NULL, error_r);
+  case AUTH_MOD_TEMP:
+    return finish(ctx, AUTH_TEMP, reason, error_r);
+  case AUTH_MOD_DENIED:
+    return finish(ctx, AUTH_PERM, reason, error_r);
+  default:
+    return finish(ctx, AUTH_FAIL, reason, error_r);
+  }
+}
+
+/* Authentication modules that read what the authorization list found. */
+static bool needs_entry(const struct auth_module *const *mods, size_t nmods)
+{
+  return listed(mods, nmods, &auth_module_generic) || listed(mods, nmods, &auth_module_sql);
 }
 
 enum auth_status auth_login(const struct conf *c, const char *user, const char *password,
@@ -451,6 +558,7 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   const struct auth_module **mods;
   size_t nmods;
   char denied[sizeof ctx.errbuf] = "", temp[sizeof ctx.errbuf] = "";
+  char entry_reason[sizeof ctx.errbuf] = "";
   bool authenticated = false;
   const char *name;
   unsigned due;
@@ -459,12 +567,13 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   ctx.conf = c;
   ctx.user = user;
   ctx.password = password != NULL ? password : "";
+  ctx.entry_result = AUTH_MOD_NOUSER;
   memset(out, 0, sizeof *out);
   out->uid = (uid_t)-1;
   out->gid = (gid_t)-1;
 
-  mods = module_list(&c->authentication, false, &nmods);
-  due = checks_due(mods, nmods);
+  mods = module_list(c, &c->authentication, false, &nmods);
+  due = checks_due(c, mods, nmods);
   /* A name no module could take: its syntax is the client's choice, so the log may
    * say so; the cost is that of any refusal. */
   if (!auth_name_valid(user)) {
@@ -472,6 +581,15 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
     for (; due > 0; due--)
       dummy_cost(ctx.password);
     return finish(&ctx, AUTH_FAIL, "invalid user name", error_r);
+  }
+  /* Mailutils' order: who the user is (mu_get_auth_by_name), then the password
+   * against that (mu_authenticate).  The lookup is the same work, known user or not. */
+  if (needs_entry(mods, nmods)) {
+    ctx.entry_result = lookup(&ctx, user, out, entry_reason, sizeof entry_reason);
+    if (ctx.entry_result == AUTH_MOD_OK)
+      ctx.entry = out;
+    else if (ctx.entry_result == AUTH_MOD_TEMP)
+      snprintf(temp, sizeof temp, "%s", entry_reason);
   }
   for (size_t i = 0; i < nmods && !authenticated; i++) {
     enum auth_mod_result r;
@@ -505,6 +623,7 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   free(mods);
 
   if (!authenticated) {
+    auth_user_free(out);
     for (; due > 0; due--)
       dummy_cost(ctx.password);
     if (nmods == 0)
@@ -520,6 +639,14 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
   }
 
   name = ctx.canon != NULL ? ctx.canon : user;
+  if (ctx.entry != NULL && strcmp(name, user) == 0) {
+    /* The hash has done its work: the monitor keeps the entry for the session. */
+    util_free_secret(out->passwd);
+    out->passwd = NULL;
+    return finish(&ctx, AUTH_OK, NULL, error_r);
+  }
+  auth_user_free(out);
+  ctx.entry = NULL;
   return authorize(&ctx, name, out, error_r);
 }
 

@@ -1,7 +1,9 @@
-/* auth_generic.c - crypt(3) against the password field of getpwnam().
+/* auth_generic.c - Mailutils' generic module: crypt(3) against the password hash of the
+ * entry the authorization list found for the user (the passwd database, a virtdomain
+ * file, sql, ldap), as Mailutils' mu_authenticate_generic() does.
  *
- * A passwd entry whose password lives elsewhere ("x": shadow) is not this module's to
- * judge: it says NOUSER and lets `system` or `pam` decide.
+ * An entry whose password lives elsewhere ("x": shadow) or none at all is not this
+ * module's to judge: it says NOUSER and lets `system' or `pam' decide.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -14,16 +16,20 @@
 
 static enum auth_mod_result generic_authenticate(struct auth_ctx *ctx)
 {
-  struct passwd *pw;
-  enum auth_mod_result r = auth_getpwnam(ctx, ctx->user, &pw);
-
-  if (r != AUTH_MOD_OK)
-    return r;
-  if (!auth_hash_usable(pw->pw_passwd)) {
-    ctx->error = "no password hash in passwd";
+  if (ctx->entry == NULL) {
+    /* The lookup could not answer: neither can this module. */
+    if (ctx->entry_result == AUTH_MOD_TEMP) {
+      ctx->error = "the authorization lookup failed";
+      return AUTH_MOD_TEMP;
+    }
+    ctx->error = AUTH_BAD_LOGIN;
     return AUTH_MOD_NOUSER;
   }
-  return auth_check_hash(ctx, pw->pw_passwd);
+  if (!auth_hash_usable(ctx->entry->passwd)) {
+    ctx->error = "no password hash in the user's entry";
+    return AUTH_MOD_NOUSER;
+  }
+  return auth_check_hash(ctx, ctx->entry->passwd);
 }
 
 /* Shared with `system`: both authorize from getpwnam(). */
@@ -36,6 +42,7 @@ static enum auth_mod_result generic_authorize(struct auth_ctx *ctx, const char *
   if (r != AUTH_MOD_OK)
     return r;
   auth_user_from_passwd(out, name, pw);
+  out->passwd = util_xstrdup(pw->pw_passwd != NULL ? pw->pw_passwd : "");
   return AUTH_MOD_OK;
 }
 

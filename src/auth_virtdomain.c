@@ -1,6 +1,8 @@
-/* auth_virtdomain.c - virtual domains: user@domain (or user%domain) is looked up in
- * DIR/domain, a file in /etc/passwd format (name:hash:uid:gid:gecos:home:shell) where
- * name is the local part.  As in Mailutils, the maildrop is HOME/INBOX.
+/* auth_virtdomain.c - virtual domains: user@domain is looked up in DIR/domain, a file
+ * in /etc/passwd format (name:hash:uid:gid:gecos:home:shell) where name is the local
+ * part.  As in Mailutils, the name splits at its first `@', `!' or `:' (and `%', which
+ * pop3d takes too), and the maildrop is HOME/INBOX.  The entry's hash is what
+ * `authentication generic' checks.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -35,10 +37,13 @@ struct virt_entry {
   gid_t gid;
 };
 
+/* Where a login name splits into local part and domain: its first one of these. */
+#define VIRT_DELIMITERS "@!:%"
+
 /* Split user into local part and domain; false if it has no safe domain. */
 static bool split_user(const char *user, char **local, const char **domain)
 {
-  size_t at = strcspn(user, "@%");
+  size_t at = strcspn(user, VIRT_DELIMITERS);
 
   if (user[at] == '\0' || at == 0)
     return false;
@@ -102,7 +107,8 @@ static enum auth_mod_result virt_lookup(struct auth_ctx *ctx, const char *user,
 
   memset(e, 0, sizeof *e);
   if (!split_user(user, &local, &domain)) {
-    ctx->error = strpbrk(user, "@%") != NULL ? "unsafe or empty domain" : AUTH_BAD_LOGIN;
+    ctx->error = strpbrk(user, VIRT_DELIMITERS) != NULL ? "unsafe or empty domain"
+                                                        : AUTH_BAD_LOGIN;
     return AUTH_MOD_NOUSER;
   }
   path = util_xasprintf("%s/%s", dir, domain);
@@ -206,6 +212,7 @@ static enum auth_mod_result virt_authorize(struct auth_ctx *ctx, const char *nam
   out->gid = e.gid;
   out->home = util_xstrdup(e.home);
   out->mailbox = e.home[0] != '\0' ? util_xasprintf("%s/INBOX", e.home) : NULL;
+  out->passwd = util_xstrdup(e.hash);
   virt_entry_free(&e);
   return AUTH_MOD_OK;
 }

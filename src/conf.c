@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "auth_ldap.h"
+#include "auth_sql.h"
 #include "conf.h"
 #include "log.h"
 #include "params.h"
@@ -1805,8 +1806,12 @@ static void *enter_sql(struct load *L, const struct node *nd, const struct stmt 
 {
   struct conf *c = base;
 
-  if (nd->nkids > 0)
+  if (nd->nkids > 0) {
     c->sql_used = true;
+    free(c->sql_where);
+    c->sql_where = nd->file != NULL ? util_xasprintf("%s:%u", nd->file, nd->line)
+                                    : util_xstrdup("--set");
+  }
   return base;
 }
 
@@ -1877,23 +1882,29 @@ static const struct stmt pam_stmts[] = {
 };
 
 static const struct stmt sql_stmts[] = {
-  { .name = "interface", .type = ST_KEYWORD, .off = NOSTORE, .words = sql_ifaces,
+  { .name = "interface", .type = ST_KEYWORD, .off = C(sql_interface), .words = sql_ifaces,
     .arg = "iface: mysql|odbc|postgres", .doc = "Set SQL interface to use." },
-  STR("getpwnam", NOSTORE, "query: string", "SQL query to retrieve a passwd entry based on username."),
-  STR("getpwuid", NOSTORE, "query: string", "SQL query to retrieve a passwd entry based on UID."),
-  STR("getpass", NOSTORE, "query: string", "SQL query returning the user's password."),
-  STR("host", NOSTORE, "arg: string", "SQL server host name."),
-  STR("user", NOSTORE, "arg: string", "SQL user name."),
-  STR("passwd", NOSTORE, "arg: string", "Password for the SQL user."),
-  { .name = "port", .type = ST_UINT, .off = NOSTORE, .min = 0, .max = 65535,
-    .arg = "arg: number", .doc = "SQL server port." },
-  STR("db", NOSTORE, "arg: string", "SQL database name."),
-  { .name = "password-encryption", .type = ST_KEYWORD, .off = NOSTORE, .words = sql_encs,
-    .arg = "arg: plain|hash|crypt|scrambled", .doc = "Type of password returned by getpass query." },
-  { .name = "field-map", .type = ST_STRLIST, .off = NOSTORE, .arg = "map: definition",
-    .doc = "Set a field-map for parsing SQL replies." },
-  { .name = "param", .type = ST_STRLIST, .off = NOSTORE, .arg = "arg: string",
-    .doc = "Extra parameters for the SQL interface." },
+  STR("getpwnam", C(sql_getpwnam), "query: string",
+      "SQL query to retrieve a passwd entry based on username ($user)."),
+  STR("getpwuid", C(sql_getpwuid), "query: string",
+      "SQL query to retrieve a passwd entry based on UID (pop3d makes none)."),
+  STR("getpass", C(sql_getpass), "query: string", "SQL query returning the user's password."),
+  STR("host", C(sql_host), "arg: string",
+      "SQL server host name, or its Unix socket when it starts with `/'."),
+  STR("user", C(sql_user), "arg: string", "SQL user name."),
+  STR("passwd", C(sql_passwd), "arg: string", "Password for the SQL user."),
+  { .name = "port", .type = ST_UINT, .off = C(sql_port), .min = 0, .max = 65535,
+    .arg = "arg: number", .doc = "SQL server port (0: the interface's default)." },
+  STR("db", C(sql_db), "arg: string", "SQL database name."),
+  { .name = "password-encryption", .type = ST_KEYWORD, .off = C(sql_password_encryption),
+    .words = sql_encs, .arg = "arg: plain|hash|crypt|scrambled",
+    .doc = "Type of password returned by getpass query." },
+  { .name = "field-map", .type = ST_STRLIST, .off = C(sql_field_map), .arg = "map: definition",
+    .doc = "Set a field-map for parsing SQL replies: NAME=COLUMN definitions separated by "
+           "colons, NAME one of name, passwd, uid, gid, gecos, dir, shell, mailbox, quota." },
+  { .name = "param", .type = ST_STRLIST, .off = C(sql_param), .arg = "arg: string",
+    .doc = "Extra parameters for the connection (postgres: libpq KEYWORD=VALUE; mysql: "
+           "default-file=FILE, default-group=NAME)." },
   END,
 };
 
@@ -2028,7 +2039,7 @@ static const struct stmt tcpwrap_stmts[] = {
 static const struct stmt root_stmts[] = {
   BLOCK("pam", pam_stmts, "PAM authentication and authorization."),
   { .name = "sql", .type = ST_BLOCK, .enter = enter_sql, .kids = sql_stmts,
-    .doc = "SQL authentication and authorization (not built into pop3d: use PAM)." },
+    .doc = "SQL authentication and authorization (MySQL/MariaDB, PostgreSQL)." },
   BLOCK("virtdomain", virtdomain_stmts, "Virtual domain authentication and authorization."),
   BLOCK("ldap", ldap_stmts, "LDAP authentication and authorization."),
   BLOCK("gsasl", gsasl_stmts, "SASL configuration (accepted; AUTH is built in)."),
@@ -2484,7 +2495,6 @@ int conf_set(struct conf *c, const char *spec, FILE *err)
 int conf_check(const struct conf *c, FILE *err)
 {
   static const struct { const char *module, *alt; } unbuilt[] = {
-    { "sql", "PAM (pam_mysql, pam_pgsql)" },
 #ifndef HAVE_LDAP
     { "ldap", "PAM (pam_ldap)" },
 #endif
@@ -2513,6 +2523,7 @@ int conf_check(const struct conf *c, FILE *err)
     n++;
   }
 #endif
+  n += auth_sql_conf_check(c, err);
   /* gsasl { enable yes; } is accepted: AUTH (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) is
    * built in; the block's other statements have no effect. */
   /* TLS files, keys and priorities of the TLS modes in use (a preflight). */
@@ -2622,6 +2633,8 @@ void conf_free(struct conf *c)
     &c->lock_external_locker, &c->lock_flags, &c->log_tag, &c->debug_level,
     &c->pam_service, &c->virtdomain_passwd_dir, &c->tcpwrap_daemon,
     &c->tcpwrap_allow_table, &c->tcpwrap_deny_table,
+    &c->sql_interface, &c->sql_host, &c->sql_user, &c->sql_db, &c->sql_getpwnam,
+    &c->sql_getpwuid, &c->sql_getpass, &c->sql_password_encryption, &c->sql_where,
     &c->ldap_url, &c->ldap_base, &c->ldap_binddn, &c->ldap_getpwnam, &c->ldap_getpwuid,
   };
   struct conf_strlist *lists[] = {
@@ -2636,6 +2649,9 @@ void conf_free(struct conf *c)
     free(*strs[i]);
   for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
     strlist_free(lists[i]);
+  strlist_free(&c->sql_field_map);
+  strlist_free(&c->sql_param);
+  util_free_secret(c->sql_passwd);
   for (size_t i = 0; i < c->nservers; i++) {
     free(c->servers[i].addr);
     acl_free(&c->servers[i].acl);

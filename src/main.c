@@ -41,6 +41,16 @@ static void show_config_options(void)
 #else
   puts("WITHOUT_PAM\t# the pam authentication module not built in");
 #endif
+#ifdef HAVE_MYSQL
+  puts("HAVE_MYSQL");
+#else
+  puts("WITHOUT_MYSQL\t# the sql module's mysql interface not built in");
+#endif
+#ifdef HAVE_PGSQL
+  puts("HAVE_PGSQL");
+#else
+  puts("WITHOUT_PGSQL\t# the sql module's postgres interface not built in");
+#endif
 #ifdef HAVE_LIBWRAP
   puts("WITH_LIBWRAP");
 #else

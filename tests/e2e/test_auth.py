@@ -28,7 +28,9 @@ def test_system_module_with_shadow(site):
     s.cmd("QUIT")
     s.close()
 
-def test_virtdomain(site):
+def carol_domain(site, auth):
+    """A virtdomain directory with carol@example.org (password carol-pw, alice's uid and
+    home) and two messages in her HOME/INBOX; the configuration uses it with auth."""
     dom = os.path.join(site.dir, "domains")
     os.mkdir(dom)
     home = os.path.join(site.dir, "home", "alice")
@@ -36,19 +38,38 @@ def test_virtdomain(site):
     with open(os.path.join(dom, "example.org"), "w") as f:
         f.write("carol:%s:%d:%d:Carol:%s:/bin/false\n" % (sha512_crypt("carol-pw"), uid,
                                                           site.gid, home))
-    site.write_conf('virtdomain { passwd-dir "%s"; };' % dom,
-                    auth="auth { authentication virtdomain; authorization virtdomain; };")
+    site.write_conf('virtdomain { passwd-dir "%s"; };' % dom, auth=auth)
     inbox = os.path.join(home, "INBOX")
     with open(inbox, "w") as f:
         f.write(mbox_of([msg(1), msg(2)]))
     if site.root:
         os.chown(inbox, uid, site.gid)
+
+def test_virtdomain(site):
+    carol_domain(site, "auth { authentication virtdomain; authorization virtdomain; };")
     s = site.inetd()
     assert s.login(user="carol@example.org", password="wrong") == "-ERR [AUTH] Bad login"
     assert s.login(user="carol@nosuch.org", password="carol-pw") == "-ERR [AUTH] Bad login"
     assert s.login(user="carol@example.org", password="carol-pw").startswith("+OK")
     assert s.cmd("STAT").startswith("+OK 2 ")
     s.cmd("QUIT")
+    s.close()
+
+def test_generic_with_virtdomain(site):
+    """authentication generic checks the hash of the entry the authorization module
+    found (Mailutils' meaning): a virtual user logs in with the domain file's password,
+    whichever of Mailutils' delimiters (`@', `!', `:') splits the name."""
+    carol_domain(site, "auth { authentication generic; authorization virtdomain; };")
+    for name in ("carol@example.org", "carol!example.org", "carol:example.org"):
+        s = site.inetd()
+        assert s.login(user=name, password="carol-pw").startswith("+OK"), name
+        assert s.cmd("STAT").startswith("+OK 2 ")
+        s.cmd("QUIT")
+        s.close()
+    s = site.inetd()
+    assert s.login(user="carol!example.org", password="wrong") == "-ERR [AUTH] Bad login"
+    # alice is a system user, but not the authorization module's: generic has no entry.
+    assert s.login(user="alice", password="alice-secret") == "-ERR [AUTH] Bad login"
     s.close()
 
 def test_pam_service_name(site):

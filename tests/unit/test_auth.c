@@ -496,6 +496,13 @@ static void test_virtdomain(void)
   is_str(o.u.mailbox, "/var/vmail/example.org/vuser/INBOX", "virtdomain: HOME/INBOX");
   auth_user_free(&o.u);
   expect_ok("virtdomain: user%domain", "vuser%example.org", "virt-pw", "vuser", 3000);
+  /* Mailutils splits at the first `@', `!' or `:'. */
+  expect_ok("virtdomain: user!domain", "vuser!example.org", "virt-pw", "vuser", 3000);
+  expect_ok("virtdomain: user:domain", "vuser:example.org", "virt-pw", "vuser", 3000);
+  expect_fail("virtdomain: first delimiter splits", "vuser!example.org@x", "virt-pw",
+              AUTH_FAIL, NULL);
+  expect_fail("virtdomain: colon, empty local part", ":example.org", "virt-pw", AUTH_FAIL,
+              NULL);
   expect_fail("virtdomain: bad password", "vuser@example.org", "nss-pw", AUTH_FAIL,
               AUTH_BAD_LOGIN);
   expect_fail("virtdomain: locked", "vlocked@example.org", "vlocked-pw", AUTH_FAIL,
@@ -531,15 +538,29 @@ static void test_virtdomain(void)
   expect_fail("authorization pam only: nothing usable", "vuser@example.org", "virt-pw",
               AUTH_PERM, NULL);
 
+  /* generic checks the hash of the entry the authorization list found (Mailutils'
+   * mu_authenticate_generic): the domain file's here, not the passwd entry's. */
   list_set(&conf.authorization, "virtdomain", (char *)NULL);
   list_set(&conf.authentication, "generic", (char *)NULL);
-  expect_ok("authentication generic: passwd entry's password", "vuser@example.org",
-            "nss-pw", "vuser", 3000);
-  expect_fail("authentication generic: not the domain file's", "vuser@example.org",
-              "virt-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
-  list_set(&conf.authentication, "generic", "virtdomain", (char *)NULL);
-  expect_ok("authentication generic, virtdomain: second one wins", "vuser@example.org",
+  expect_ok("authentication generic: the domain file's password", "vuser@example.org",
             "virt-pw", "vuser", 3000);
+  expect_ok("authentication generic: user!domain", "vuser!example.org", "virt-pw",
+            "vuser", 3000);
+  expect_fail("authentication generic: not the passwd entry's", "vuser@example.org",
+              "nss-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
+  expect_fail("authentication generic: locked entry", "vlocked@example.org",
+              "vlocked-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
+  expect_fail("authentication generic: unknown virtual user", "nobody@example.org",
+              "virt-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
+  expect_fail("authentication generic: system user unknown to the list", "alice",
+              "alice-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
+  list_set(&conf.authorization, "generic", (char *)NULL);
+  expect_ok("authentication generic, authorization generic: the passwd entry's",
+            "vuser@example.org", "nss-pw", "vuser@example.org", 2000);
+  list_set(&conf.authorization, "virtdomain", (char *)NULL);
+  list_set(&conf.authentication, "generic", "virtdomain", (char *)NULL);
+  expect_ok("authentication generic, virtdomain", "vuser@example.org", "virt-pw", "vuser",
+            3000);
 }
 
 static void test_lists(void)
@@ -575,7 +596,8 @@ static void test_names(void)
   expect_fail("DEL in name", "alice\x7f", "alice-pw", AUTH_FAIL, "invalid user name");
   expect_fail("newline in name", "alice\n", "alice-pw", AUTH_FAIL, "invalid user name");
   expect_fail("slash in name", "a/lice", "alice-pw", AUTH_FAIL, "invalid user name");
-  expect_fail("colon in name", "alice:", "alice-pw", AUTH_FAIL, "invalid user name");
+  /* A colon is a virtual domain's delimiter: a valid name, no such user. */
+  expect_fail("colon in name", "alice:", "alice-pw", AUTH_FAIL, AUTH_BAD_LOGIN);
   memset(long_name, 'a', sizeof long_name - 1);
   long_name[sizeof long_name - 1] = '\0';
   expect_fail("name too long", long_name, "x", AUTH_FAIL, "invalid user name");
@@ -671,6 +693,18 @@ static void test_equal_cost(void)
   /* vuser@example.org has a passwd hash and a domain file's: two stores, two hashes. */
   list_set(&conf.authentication, "generic", "virtdomain", (char *)NULL);
   expect_hashes("generic, virtdomain", all_users, 2, false);
+  /* generic with virtual users: the domain file's hash, once. */
+  list_set(&conf.authorization, "virtdomain", (char *)NULL);
+  list_set(&conf.authentication, "generic", (char *)NULL);
+  expect_hashes("generic (authorization virtdomain)", virt_users, 1, false);
+  list_set(&conf.authentication, "generic", "virtdomain", (char *)NULL);
+  expect_hashes("generic, virtdomain (authorization virtdomain)", virt_users, 1, false);
+  /* vuser@example.org's entry comes from its domain file, and system checks its passwd
+   * hash too: two for everyone. */
+  list_set(&conf.authorization, "virtdomain", "system", (char *)NULL);
+  list_set(&conf.authentication, "generic", "system", (char *)NULL);
+  expect_hashes("generic, system (authorization virtdomain, system)", all_users, 2, false);
+  list_set(&conf.authorization, (char *)NULL);
 #ifdef HAVE_PAM
   /* PAM's own check counts as one: pam_matrix computes no hash, and answers unknown
    * users as it answers a wrong password. */

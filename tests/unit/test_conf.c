@@ -761,14 +761,32 @@ static void test_check(void)
   static const struct { const char *text; int n; const char *has; } checks[] = {
     { "auth { authentication pam:system; };", 0, NULL },
     { "auth { authentication sql; };", 1,
-      "auth: module `sql' is not built into pop3d; use PAM (pam_mysql, pam_pgsql) instead" },
+      "auth: sql: the auth lists select sql, but no `interface' (mysql or postgres) is set" },
+    { "sql { interface odbc; }; auth { authorization sql; };", 1,
+      "t.conf:1: sql: interface `odbc' is not supported by pop3d; use mysql or postgres" },
+    { "sql { interface mysql; getpass x; field-map \"name=a:bad\"; }; "
+      "auth { authentication sql; };", 1, "t.conf:1: sql: field-map: `bad' is not NAME=COLUMN" },
+    { "sql { field-map (name=a, =b); };", 1, "field-map: `=b' is not NAME=COLUMN" },
+#if defined(HAVE_MYSQL) && defined(HAVE_PGSQL)
+    { "sql { interface mysql; }; auth { authorization sql; authentication sql; };", 2,
+      "t.conf:1: sql: `authorization sql' needs a getpwnam query" },
+    { "sql { interface postgres; getpwnam \"SELECT $(shell id)\"; }; "
+      "auth { authorization sql; };", 1, "getpwnam: `$(shell id)' can't be expanded" },
+    { "sql { interface mysql; getpass x; param \"sslmode=require\"; }; "
+      "auth { authentication sql; };", 1, "mysql takes default-file=FILE or default-group" },
+    { "sql { interface postgres;\n getpwnam \"SELECT * FROM u WHERE n='${user}' AND "
+      "d='$(domainpart $user)' AND c='$'\";\n getpass \"SELECT pw FROM u WHERE n='$user'\";"
+      " field-map (name=login, dir=home); param sslmode=disable; };"
+      " auth { authentication generic:sql; authorization sql; };", 0, NULL },
+#endif
+    { "sql { interface mysql; getpass x; }; auth { authentication clear; };", 0, NULL },
 #ifdef HAVE_LDAP
     { "auth { authorization ldap; };", 0, NULL },
 #else
     { "auth { authorization ldap; };", 1, "module `ldap' is not built into pop3d; use PAM (pam_ldap)" },
 #endif
     { "auth { authentication radius:gsasl; };", 2, "module `radius'" },
-    { "auth { authentication sql; authorization sql; };", 1, "module `sql'" },
+    { "auth { authentication sql; authorization sql; };", 1, "sql: the auth lists select sql" },
 #ifdef HAVE_LDAP
     { "ldap { enable yes; };", 0, NULL },
 #else

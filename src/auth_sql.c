@@ -62,7 +62,6 @@
 #define SQL_PARAMS_MAX 32
 
 enum sql_iface { SQL_NONE, SQL_MYSQL, SQL_POSTGRES, SQL_ODBC };
-enum sql_enc { SQL_PLAIN, SQL_HASH, SQL_SCRAMBLED };
 
 static enum sql_iface iface_of(const struct conf *c)
 {
@@ -91,17 +90,6 @@ static bool iface_built(enum sql_iface i)
   default:
     return false;
   }
-}
-
-static enum sql_enc enc_of(const struct conf *c)
-{
-  const char *s = c->sql_password_encryption;
-
-  if (s == NULL || strcmp(s, "plain") == 0)
-    return SQL_PLAIN;
-  if (strcmp(s, "scrambled") == 0)
-    return SQL_SCRAMBLED;
-  return SQL_HASH;                    /* hash, crypt: crypt(3), as in Mailutils */
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -148,6 +136,23 @@ static enum sql_part placeholder(const char *q, size_t *len)
     ;
   *len = n;
   return n == 5 && strncmp(q + 1, "user", 4) == 0 ? PART_USER : PART_NONE;
+}
+
+#if defined(HAVE_MYSQL) || defined(HAVE_PGSQL)
+/* What the module does at run time: not in a build without an interface, whose
+ * configuration checks (below) still know Mailutils' statements. */
+
+enum sql_enc { SQL_PLAIN, SQL_HASH, SQL_SCRAMBLED };
+
+static enum sql_enc enc_of(const struct conf *c)
+{
+  const char *s = c->sql_password_encryption;
+
+  if (s == NULL || strcmp(s, "plain") == 0)
+    return SQL_PLAIN;
+  if (strcmp(s, "scrambled") == 0)
+    return SQL_SCRAMBLED;
+  return SQL_HASH;                    /* hash, crypt: crypt(3), as in Mailutils */
 }
 
 /* The query with its placeholders replaced by the escaped parts of user.  esc_* are the
@@ -836,7 +841,6 @@ static bool scrambled_ok(const char *stored, const char *password)
 /* ---------------------------------------------------------------------------------- */
 /* The module                                                                         */
 
-#if defined(HAVE_MYSQL) || defined(HAVE_PGSQL)
 static bool sql_usable(const struct conf *c, bool authz)
 {
   return iface_built(iface_of(c)) &&

@@ -764,10 +764,10 @@ static void test_check(void)
       "auth: sql: the auth lists select sql, but no `interface' (mysql or postgres) is set" },
     { "sql { interface odbc; }; auth { authorization sql; };", 1,
       "t.conf:1: sql: interface `odbc' is not supported by pop3d; use mysql or postgres" },
-    { "sql { interface mysql; getpass x; field-map \"name=a:bad\"; }; "
-      "auth { authentication sql; };", 1, "t.conf:1: sql: field-map: `bad' is not NAME=COLUMN" },
     { "sql { field-map (name=a, =b); };", 1, "field-map: `=b' is not NAME=COLUMN" },
 #if defined(HAVE_MYSQL) && defined(HAVE_PGSQL)
+    { "sql { interface mysql; getpass x; field-map \"name=a:bad\"; }; "
+      "auth { authentication sql; };", 1, "t.conf:1: sql: field-map: `bad' is not NAME=COLUMN" },
     { "sql { interface mysql; }; auth { authorization sql; authentication sql; };", 2,
       "t.conf:1: sql: `authorization sql' needs a getpwnam query" },
     { "sql { interface postgres; getpwnam \"SELECT $(shell id)\"; }; "
@@ -778,6 +778,9 @@ static void test_check(void)
       "d='$(domainpart $user)' AND c='$'\";\n getpass \"SELECT pw FROM u WHERE n='$user'\";"
       " field-map (name=login, dir=home); param sslmode=disable; };"
       " auth { authentication generic:sql; authorization sql; };", 0, NULL },
+#else
+    { "sql { interface mysql; getpass x; }; auth { authentication sql; };", 1,
+      "sql: interface `mysql' is not built into pop3d (configure --with-mysql)" },
 #endif
     { "sql { interface mysql; getpass x; }; auth { authentication clear; };", 0, NULL },
 #ifdef HAVE_LDAP

@@ -2,7 +2,8 @@
  *
  * The grammar and statements are those of GNU Mailutils 3.15 pop3d (see the manual).
  * Every statement of Mailutils' pop3d parses; statements of features pop3d does not
- * build (sql, ldap, gsasl, radius) are accepted and refused only if actually selected.
+ * build (gsasl, radius; sql and ldap without their libraries) are accepted and refused
+ * only if actually selected.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */

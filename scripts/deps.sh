@@ -5,10 +5,11 @@ set -e
 # test suite needs: the cwrap libraries, real clients and the peers it compares with.
 build_pkgs="build-essential autoconf automake libtool pkg-config texinfo
   libgnutls28-dev libgdbm-dev libpam0g-dev libwrap0-dev libcrypt-dev libseccomp-dev
-  libldap2-dev nettle-dev python3 curl"
+  libldap2-dev nettle-dev libmariadb-dev libpq-dev python3 curl"
 test_pkgs="python3-pytest python3-gdbm gnutls-bin fetchmail mpop fail2ban
   libpam-wrapper libnss-wrapper libuid-wrapper dovecot-pop3d mailutils-pop3d
-  gdb btrfs-progs systemd openssl groff-base slapd ldap-utils"
+  gdb btrfs-progs systemd openssl groff-base slapd ldap-utils
+  mariadb-server mariadb-client postgresql"
 if [ "${1:-}" = "--build" ]; then pkgs=$build_pkgs; else pkgs="$build_pkgs $test_pkgs"; fi
 missing=""
 for p in $pkgs; do

@@ -48,6 +48,9 @@ const char *const auth_modules[] = {
   "sql",
 #endif
   "virtdomain",
+#ifdef HAVE_LDAP
+  "ldap",
+#endif
   NULL,
 };
 

@@ -589,9 +589,7 @@ static enum auth_mod_result ldap_authenticate(struct auth_ctx *ctx)
   enum auth_mod_result r;
 
   if (!ctx->conf->ldap_enabled) {
-    /* In the default list but not enabled: no password store of this site, so no
-     * check is owed for it (auth.c makes up the cost of the checks not made). */
-    ctx->hashed = true;
+    /* Not reached: a module that isn't usable is left out of the lists. */
     ctx->error = "ldap { enable yes; } not set";
     return AUTH_MOD_NOUSER;
   }
@@ -673,10 +671,20 @@ static enum auth_mod_result ldap_authorize(struct auth_ctx *ctx, const char *nam
   return AUTH_MOD_OK;
 }
 
+/* As in Mailutils, the module counts only where ldap { enable yes; } says so: in the
+ * default lists too. */
+static bool ldap_usable(const struct conf *c, bool authz)
+{
+  (void)authz;
+  return c->ldap_enabled;
+}
+
 const struct auth_module auth_module_ldap = {
   .name = "ldap",
   .authenticate = ldap_authenticate,
   .authorize = ldap_authorize,
+  .usable = ldap_usable,
+  .release = conn_close,
 };
 
 #endif /* HAVE_LDAP */

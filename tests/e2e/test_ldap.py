@@ -496,3 +496,18 @@ def test_same_answers_as_mailutils(ldap_site):
             name, password, ours, theirs, log, mu_log)
         if not ours.startswith("+OK"):
             assert ours == theirs == BAD
+
+
+def test_enabled_block_is_in_the_default_lists(ldap_site):
+    """As in Mailutils: with ldap { enable yes; } and no module list, ldap is tried (after
+    the system and PAM modules, which don't know the user)."""
+    site = ldap_site
+    site.write_conf(site.slapd.config("") + "login-penalty-max 0;\n", auth="")
+    env = ldap_env(site)
+    name, (password, _) = sorted(site.slapd.passwords.items())[0]
+    put_mbox(site, os.path.join(site.spool, name), 2)
+    r, stat, log = attempt(site, name, password, env)
+    assert r.startswith("+OK"), (r, log)
+    assert stat.startswith("+OK 2 "), stat
+    r, _, log = attempt(site, name, password + "x", env)
+    assert r == BAD, log

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "params.h"
@@ -96,7 +97,9 @@ char *mailbox_mh_sequences_rewrite(const char *text, size_t len, const uint32_t 
  * its decision had removed nothing: that is the roll back).
  *
  * The record holds NUL-terminated lines: "pop3d-update 1", then "<sub> <inode> <file>"
- * for each file, then "end <count>".  <sub> is a word the backend gives the directory
+ * for each file, then "end <count>".  For MH the <inode> field is
+ * mailbox_file_mh_identity(): the number of a message removed before a kill is the next
+ * delivery's, often in the very inode just freed.  <sub> is a word the backend gives the directory
  * of the file ("cur", "new", "msg"), <file> a plain name: not empty, at most
  * PARAMS_MAILDIR_NAME_MAX bytes, no '/', no leading '.'.  The record lies in a
  * directory its user can write to, so it is hostile input: a record that is not a
@@ -118,6 +121,11 @@ struct mailbox_file_intent {
   size_t len;
   char buf[8192];
 };
+
+/* The identity an MH record gives a message: its inode and its change time mixed, so
+ * that a file linked later under a freed number, even into a reused inode, never
+ * matches (link() sets the change time). */
+uint64_t mailbox_file_mh_identity(const struct stat *st);
 
 /* Start a record: creates "<name>.new" in dirfd (replacing a leftover).  0, or -1. */
 int mailbox_file_intent_begin(struct mailbox_file_intent *w, int dirfd, const char *name) WUR;

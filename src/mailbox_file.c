@@ -473,6 +473,19 @@ static void intent_put(struct mailbox_file_intent *w, const char *line, size_t n
   w->len += n + 1;
 }
 
+uint64_t mailbox_file_mh_identity(const struct stat *st)
+{
+  uint64_t t = (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec;
+
+  /* A 64-bit mix (splitmix64's finaliser) of the change time, with the inode. */
+  t ^= t >> 30;
+  t *= UINT64_C(0xbf58476d1ce4e5b9);
+  t ^= t >> 27;
+  t *= UINT64_C(0x94d049bb133111eb);
+  t ^= t >> 31;
+  return (uint64_t)st->st_ino ^ t;
+}
+
 int mailbox_file_intent_begin(struct mailbox_file_intent *w, int dirfd, const char *name)
 {
   w->dirfd = dirfd;

@@ -142,7 +142,7 @@ static bool mh_recover_file(void *arg, const struct mailbox_file_intent_rec *r, 
     return true;
   if (fstatat(s->dirfd, r->file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     /* Another file under the number (a delivery after the interruption) stays. */
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_ino != r->ino)
+    if (!S_ISREG(st.st_mode) || mailbox_file_mh_identity(&st) != r->ino)
       return true;
     if (unlinkat(s->dirfd, r->file, 0) < 0 && errno != ENOENT) {
       s->failed++;
@@ -809,7 +809,7 @@ static enum mailbox_status mh_delete(struct mailbox *mb, uint32_t *del, size_t *
       goto out;
     }
     begun = true;
-    mailbox_file_intent_add(&w, "msg", (uint64_t)st.st_ino, name);
+    mailbox_file_intent_add(&w, "msg", mailbox_file_mh_identity(&st), name);
     rec[i] = true;
   }
   if (begun) {

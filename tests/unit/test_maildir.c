@@ -1063,6 +1063,16 @@ static uint64_t ino_of(const char *dir, const char *sub, const char *name)
   return lstat(p, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* What an MH record says of a message. */
+static uint64_t mh_id_of(const char *dir, const char *name)
+{
+  char p[1024];
+  struct stat st;
+
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return lstat(p, &st) == 0 ? mailbox_file_mh_identity(&st) : 0;
+}
+
 /* Open url with the record lines at rec (the record's path): how many messages are
  * listed, or -1; the record must be gone afterwards. */
 static int open_with_record(const char *url, const char *rec, const char *const *lines,
@@ -1185,7 +1195,7 @@ static void test_intent_hostile(void)
     static const char *const name[] = { MAILBOX_FILE_INTENT_MAGIC, "msg 1 abc", "end 1" };
     snprintf(line, sizeof line, "msg %llu ../victim",
              (unsigned long long)ino_of(tmpdir, "", "victim"));
-    snprintf(line2, sizeof line2, "msg %llu 03", (unsigned long long)ino_of(dir, "", "3"));
+    snprintf(line2, sizeof line2, "msg %llu 03", (unsigned long long)mh_id_of(dir, "3"));
     is_int(open_with_record(url, rec, up, 3), 2, "MH record naming ../victim: refused");
     is_int(open_with_record(url, rec, zero, 3), 2, "MH record naming 03: refused");
     is_int(open_with_record(url, rec, sub, 3), 2, "MH record with another word: refused");
@@ -1196,9 +1206,11 @@ static void test_intent_hostile(void)
     const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, line, "end 1" };
     char seq[100] = "";
     FILE *f;
-    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)ino_of(dir, "", "1"));
-    is_int(open_with_record(url, rec, lines, 3), 2, "MH record with another inode: kept");
+    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)mh_id_of(dir, "1"));
+    is_int(open_with_record(url, rec, lines, 3), 2, "MH record with another identity: kept");
     snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)ino_of(dir, "", "3"));
+    is_int(open_with_record(url, rec, lines, 3), 2, "MH record with the bare inode: kept");
+    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)mh_id_of(dir, "3"));
     is_int(open_with_record(url, rec, lines, 3), 1, "MH good record: completed");
     snprintf(p, sizeof p, "%s/.mh_sequences", dir);
     f = fopen(p, "r");
@@ -1208,6 +1220,22 @@ static void test_intent_hostile(void)
       fclose(f);
     }
     is_str(seq, "unseen: 1-2\n", "... message 3 removed and out of .mh_sequences");
+  }
+  {
+    /* Killed after removing message 3, before removing its record; a delivery then
+     * takes number 3, in the inode just freed if the filesystem hands it out again. */
+    const char *lines[] = { MAILBOX_FILE_INTENT_MAGIC, line, "end 1" };
+    uint64_t old_ino;
+
+    put(dir, "", "3", m2);
+    old_ino = ino_of(dir, "", "3");
+    snprintf(line, sizeof line, "msg %llu 3", (unsigned long long)mh_id_of(dir, "3"));
+    snprintf(p, sizeof p, "%s/3", dir);
+    unlink(p);
+    put(dir, "", "3", "Subject: delivered after the kill\n\nnew\n");
+    is_int(open_with_record(url, rec, lines, 3), 2,
+           "MH: a message delivered after the kill under the removed one's number stays%s",
+           ino_of(dir, "", "3") == old_ino ? " (in the same inode)" : "");
   }
   rm_rf(dir);
   unlink(victim);

@@ -9,7 +9,7 @@ build_pkgs="build-essential autoconf automake libtool pkg-config texinfo
 test_pkgs="python3-pytest python3-gdbm gnutls-bin fetchmail mpop fail2ban
   libpam-wrapper libnss-wrapper libuid-wrapper dovecot-pop3d mailutils-pop3d
   gdb btrfs-progs systemd openssl groff-base slapd ldap-utils
-  mariadb-server mariadb-client postgresql"
+  mariadb-server mariadb-client postgresql liblockfile-bin"
 if [ "${1:-}" = "--build" ]; then pkgs=$build_pkgs; else pkgs="$build_pkgs $test_pkgs"; fi
 missing=""
 for p in $pkgs; do

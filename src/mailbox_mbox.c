@@ -38,6 +38,10 @@
 #include "uidl.h"
 
 #define MBOX_TEMP_MARK ".pop3d-"
+/* The name a nameless new maildrop gets for the instant before its rename, under the
+ * lock: one name, so that the next session can look for what a kill left there with
+ * one stat, not a read of the whole spool directory. */
+#define MBOX_LINKED_SUFFIX "000000"
 
 struct mbox_priv {
   int fd;                  /* -1: the maildrop does not exist (an empty mailbox) */
@@ -879,6 +883,24 @@ static enum mailbox_status mbox_open(struct mailbox *mb, const struct conf *c,
     char *dir = mbox_dir(mb->path, &base);
     mbox_remove_leftovers(dir, base, true);
     free(dir);
+  } else if (lock_held(&pv->lock)) {
+    /* A holder killed between naming its new maildrop and the rename, whose dotlock
+     * someone else (a delivery agent) removed: one stat finds its copy. */
+    const char *base;
+    char *dir = mbox_dir(mb->path, &base);
+    char *linked = util_xasprintf(".%s" MBOX_TEMP_MARK MBOX_LINKED_SUFFIX, base);
+    struct stat lst;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (dfd >= 0 && fstatat(dfd, linked, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(lst.st_mode) && (lst.st_uid == geteuid() || lst.st_uid == 0) &&
+        spool_unlink_at(dfd, dir, linked) == 0)
+      log_msg(LOG_NOTICE, "removed %s/%s (%lld bytes), left by an interrupted update",
+              dir, linked, (long long)lst.st_size);
+    if (dfd >= 0)
+      close(dfd);
+    free(linked);
+    free(dir);
   }
   pv->dev = st_fd.st_dev;
   pv->ino = st_fd.st_ino;
@@ -961,7 +983,8 @@ static int copy_range(int in, int out, off_t off, off_t end, char **buf)
 }
 
 /* A fresh temporary name ".base.pop3d-XXXXXX" in dir, for the nameless file fd (given that
- * name), or when fd is -1 for a new empty file (its descriptor returned). */
+ * name: MBOX_LINKED_SUFFIX first), or when fd is -1 for a new empty file (its descriptor
+ * returned). */
 static int mbox_temp_name(const char *dir, const char *prefix, int fd, char **name_r)
 {
   static const char chars[] =
@@ -978,6 +1001,8 @@ static int mbox_temp_name(const char *dir, const char *prefix, int fd, char **na
     for (int k = 0; k < 6; k++)
       suffix[k] = chars[r[k] % 62];
     suffix[6] = '\0';
+    if (fd >= 0 && i == 0)
+      memcpy(suffix, MBOX_LINKED_SUFFIX, sizeof suffix);
     name = util_xasprintf("%s/%s%s", dir, prefix, suffix);
     got = fd < 0 ? spool_create(name) : spool_link_fd(fd, name) == 0 ? fd : -1;
     if (got >= 0) {

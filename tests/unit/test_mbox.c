@@ -722,8 +722,14 @@ static void test_leftovers(void)
   snprintf(path, sizeof path, "%s/.mbox.pop3d-Dir001", tmpdir);
   ok(mkdir(path, 0700) == 0, "leftovers: a directory with a temporary's name");
 
-  /* A live holder's files are not leftovers: without a broken lock, young files stay. */
+  /* A live holder's files are not leftovers: without a broken lock, young files stay;
+   * but the one name an update gives its new maildrop before the rename is a dead
+   * holder's whenever we hold the lock (a delivery agent may have removed its
+   * dotlock): it goes at once. */
+  snprintf(path, sizeof path, "%s/.mbox.pop3d-000000", tmpdir);
+  write_file(path, "linked", 6);
   ok(next_session(), "leftovers: the next session opens");
+  ok(!exists(path), "leftovers: the new maildrop a killed update named goes at once");
   is_int(count_leftovers(), 5, "leftovers: young files stay when no holder died");
 
   /* A dead holder's dotlock: broken at once (pid-check), and its files go. */

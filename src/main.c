@@ -22,47 +22,56 @@
 #include "options.h"
 #include "session.h"
 
+/* What GNU Mailutils' --show-config-options prints, in its format and with its key
+ * names (scripts probe for a feature with them), for what pop3d has built in; then
+ * pop3d's own keys. */
 static void show_config_options(void)
 {
-  printf("VERSION=%s\n", PACKAGE_VERSION);
-  printf("SYSCONFDIR=%s\n", SYSCONFDIR);
-#ifdef HAVE_GNUTLS
-  puts("WITH_GNUTLS");
-#else
-  puts("WITHOUT_GNUTLS\t# TLS (STLS, POP3S) not built in");
+  static const struct {
+    const char *key, *doc;        /* doc NULL: Mailutils prints none either */
+  } keys[] = {
+    { "IPV6", "IPv6 support" },
+#ifdef HAVE_PAM
+    { "USE_LIBPAM", "PAM support" },
 #endif
 #ifdef HAVE_GDBM
-  puts("WITH_GDBM");
-#else
-  puts("WITHOUT_GDBM\t# login-delay and bulletin-db not built in");
+    { "WITH_GDBM", "GNU DBM" },
 #endif
-#ifdef HAVE_PAM
-  puts("WITH_PAM");
-#else
-  puts("WITHOUT_PAM\t# the pam authentication module not built in");
+#ifdef HAVE_GNUTLS
+    { "WITH_GNUTLS", "TLS support using GNU TLS" },
 #endif
 #ifdef HAVE_MYSQL
-  puts("HAVE_MYSQL");
-#else
-  puts("WITHOUT_MYSQL\t# the sql module's mysql interface not built in");
+    { "HAVE_MYSQL", "MySQL" },
 #endif
 #ifdef HAVE_PGSQL
-  puts("HAVE_PGSQL");
-#else
-  puts("WITHOUT_PGSQL\t# the sql module's postgres interface not built in");
-#endif
-#ifdef HAVE_LIBWRAP
-  puts("WITH_LIBWRAP");
-#else
-  puts("WITHOUT_LIBWRAP\t# tcp-wrappers not built in");
+    { "HAVE_PGSQL", "PostgreSQL" },
 #endif
 #ifdef HAVE_LDAP
-  puts("WITH_LDAP");
-#else
-  puts("WITHOUT_LDAP\t# the ldap authentication module not built in");
+    { "WITH_LDAP", NULL },
 #endif
-  puts("DEFAULT_MAILBOX_TYPE=mbox");
-  puts("MAILBOX_TYPES=mbox maildir mh");
+#ifdef HAVE_LIBWRAP
+    { "WITH_LIBWRAP", "Support for TCP wrappers" },
+#endif
+    { "ENABLE_VIRTUAL_DOMAINS", "Support for virtual mail domains" },
+    { "ENABLE_POP", "POP3 protocol support" },
+    { "ENABLE_MH", "MH mail storage support" },
+    { "ENABLE_MAILDIR", "Maildir mail storage support" },
+#ifdef HAVE_SECCOMP
+    { "WITH_SECCOMP", "System call filter of the pre-login process (pop3d)" },
+#endif
+  };
+
+  printf("VERSION=%s \t- Version of this package\n", PACKAGE_VERSION);
+  printf("SYSCONFDIR=%s \t- System configuration directory\n", SYSCONFDIR);
+  printf("MAILSPOOLDIR=%s \t- Default mail spool directory\n", PARAMS_MAIL_SPOOL);
+  puts("SCHEME=mbox \t- Default mailbox type");
+  puts("LOG_FACILITY=mail \t- Default syslog facility");
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (keys[i].doc != NULL)
+      printf("%s \t- %s\n", keys[i].key, keys[i].doc);
+    else
+      puts(keys[i].key);
+  puts("MAILBOX_TYPES=mbox maildir mh \t- Mailbox types (pop3d)");
 }
 
 /* inetd's client: its address (for acl, tcp-wrappers, PAM and the log) when stdin is

@@ -225,9 +225,9 @@ int conf_load_file(struct conf *c, const char *path, FILE *err) WUR;
 int conf_load_buffer(struct conf *c, const char *name, const char *data, size_t len,
                      FILE *err) WUR;
 
-/* The site file: SYSCONFDIR/pop3d.conf, or when it does not exist
- * SYSCONFDIR/mailutils.conf ($MU_SITE_CONFIG_FILE overrides that name).  A missing site
- * file is not an error.  Returns as conf_load_file. */
+/* The site files, in Mailutils' order: SYSCONFDIR/mailutils.conf ($MU_SITE_CONFIG_FILE
+ * overrides that name) with its program pop3d section, then SYSCONFDIR/pop3d.conf over
+ * it.  A missing one is not an error.  Returns the number of errors. */
 int conf_load_site(struct conf *c, FILE *err) WUR;
 
 /* --set=PATH=VALUE (see the Mailutils --set syntax).  Returns 0, or -1 after printing

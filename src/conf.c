@@ -2291,24 +2291,27 @@ static bool file_exists(const char *path)
   return stat(path, &sb) == 0 || (errno != ENOENT && errno != ENOTDIR);
 }
 
+/* The site files in Mailutils' order: its site file (mailutils.conf, or the one
+ * MU_SITE_CONFIG_FILE names) with its program pop3d section, then pop3d.conf over it;
+ * a missing one is skipped.  A Mailutils site's settings (tls-mode required...) stay in
+ * force when pop3d.conf is installed beside them. */
 int conf_load_site(struct conf *c, FILE *err)
 {
   const char *mu = getenv("MU_SITE_CONFIG_FILE");
-  char *path = util_xasprintf("%s/pop3d.conf", sysconfdir(c));
-  int r = 0;
+  char *paths[2];
+  int errors = 0;
 
-  if (!file_exists(path)) {
-    free(path);
-    path = mu != NULL && *mu != '\0' ? util_xstrdup(mu)
-      : util_xasprintf("%s/mailutils.conf", sysconfdir(c));
-    if (!file_exists(path)) {
-      free(path);
-      return 0;
+  paths[0] = mu != NULL && *mu != '\0' ? util_xstrdup(mu)
+                                        : util_xasprintf("%s/mailutils.conf", sysconfdir(c));
+  paths[1] = util_xasprintf("%s/pop3d.conf", sysconfdir(c));
+  for (size_t i = 0; i < 2; i++) {
+    if (file_exists(paths[i])) {
+      int r = conf_load_file(c, paths[i], err);
+      errors += r < 0 ? 1 : r;
     }
+    free(paths[i]);
   }
-  r = conf_load_file(c, path, err);
-  free(path);
-  return r;
+  return errors;
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -609,7 +609,7 @@ static void test_files(void)
   free(errtext);
   conf_free(&c);
 
-  /* Site file: pop3d.conf, else mailutils.conf with its program section. */
+  /* Site files: mailutils.conf with its program section, then pop3d.conf over it. */
   {
     size_t n;
     FILE *err;
@@ -645,8 +645,44 @@ static void test_files(void)
     is_int(conf_load_site(&c, err), 0, "pop3d.conf read");
     fclose(err);
     is_str(probe(&c, "timeout"), "3", "pop3d.conf wins over mailutils.conf");
+    is_str(probe(&c, "log_tag"), "mu", "what pop3d.conf doesn't set stays mailutils.conf's");
     free(errtext);
     conf_free(&c);
+
+    /* A Mailutils site that requires TLS keeps requiring it once the shipped
+     * pop3d.conf (every statement commented out) is installed beside it. */
+    {
+      const char *top = getenv("top_srcdir");
+      char sample[1024], *text = NULL;
+      size_t len = 0;
+      FILE *f;
+
+      snprintf(sample, sizeof sample, "%s/etc/pop3d.conf", top != NULL ? top : "..");
+      f = fopen(sample, "r");
+      ok(f != NULL, "the shipped sample %s", sample);
+      if (f != NULL) {
+        char chunk[4096];
+        size_t got;
+        FILE *m = open_memstream(&text, &len);
+        while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+          fwrite(chunk, 1, got, m);
+        fclose(m);
+        fclose(f);
+        write_file("site/pop3d.conf", text);
+        free(text);
+        write_file("site/mailutils.conf", "program pop3d { tls-mode required; timeout 7; };\n");
+        conf_init(&c);
+        c.sysconfdir = site;
+        err = open_memstream(&errtext, &n);
+        is_int(conf_load_site(&c, err), 0, "mailutils.conf and the shipped pop3d.conf read");
+        fclose(err);
+        is_int(atoi(probe(&c, "tls_mode")), CONF_TLS_REQUIRED,
+               "mailutils.conf's tls-mode required still holds");
+        is_str(probe(&c, "timeout"), "7", "and its timeout");
+        free(errtext);
+        conf_free(&c);
+      }
+    }
 
     snprintf(want, sizeof want, "%s/site/pop3d.conf", tmpdir);
     unlink(want);

@@ -810,8 +810,11 @@ static void interrupted(const char *url, const char *dir, const char *const *sub
     char p[800];
     struct stat st;
     snprintf(p, sizeof p, "%s/%s%s%s", dir, subs[k], *subs[k] ? "/" : "", names[k]);
+    /* As UPDATE writes them: an MH message by its identity, a Maildir one by inode. */
     if (stat(p, &st) == 0)
-      mailbox_file_intent_add(&w, *subs[k] ? subs[k] : "msg", (uint64_t)st.st_ino, names[k]);
+      mailbox_file_intent_add(&w, *subs[k] ? subs[k] : "msg",
+                              *subs[k] ? (uint64_t)st.st_ino : mailbox_file_mh_identity(&st),
+                              names[k]);
   }
   ok(mailbox_file_intent_commit(&w, &err) == 0, "%s: record committed", what);
   close(dirfd);

@@ -202,6 +202,7 @@ struct conf {
 
   /* Where the configuration came from (for --config-verbose and messages). */
   bool verbose;
+  bool lint;                 /* --config-lint: say where pop3d reads otherwise (notes) */
 
   /* Directory against which relative `include' names and the site files are resolved;
    * NULL (conf_init) means the build's SYSCONFDIR.  Not owned: tests point it at a

@@ -36,6 +36,9 @@
  * root) and create privsep-chroot when it is missing (root-owned, 0755, empty).  Prints
  * one line per problem to err and returns their number.  Not root: nothing to check. */
 int monitor_init(const struct conf *c, FILE *err) WUR;
+/* The same checks for --config-lint, which changes nothing: a missing privsep-chroot is
+ * not a problem (it will be made). */
+int monitor_lint(const struct conf *c, FILE *err) WUR;
 
 /* Serve one connection on rfd/wfd (the same socket, or inetd's stdin and stdout): access
  * control, then the worker, then the session.  peer_sa is the client's address (NULL

@@ -29,6 +29,8 @@
 #define PARAMS_TIMEOUT_DEFAULT 600
 /* Mailutils: -d without N allows 10 children (its manual). */
 #define PARAMS_MAX_CHILDREN_DEFAULT 10
+/* The largest max-children (and -d N) taken. */
+#define PARAMS_MAX_CHILDREN_MAX 1000000000u
 /* Children whose client has not logged in yet, from one source (max-preauth-per-source),
  * and what one source is (source-prefix-ipv4, source-prefix-ipv6). */
 #define PARAMS_MAX_PREAUTH_PER_SOURCE 10

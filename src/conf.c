@@ -1639,6 +1639,50 @@ static int cb_outbuf(struct load *L, const struct node *nd, const struct stmt *s
 static int load_file(struct load *L, const char *path, bool include, const char *from_file,
                      unsigned from_line);
 
+/* Under --config-lint, where pop3d reads a statement otherwise than GNU Mailutils
+ * might be thought to: said, not counted as an error. */
+static void note(struct load *L, const struct node *nd, const char *fmt, ...) PRINTF(3, 4);
+static void note(struct load *L, const struct node *nd, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (!L->c->lint)
+    return;
+  if (nd->file != NULL)
+    fprintf(L->err, "%s:%u: note: ", nd->file, nd->line);
+  else
+    fputs("--set: note: ", L->err);
+  va_start(ap, fmt);
+  vfprintf(L->err, fmt, ap);
+  va_end(ap);
+  fputc('\n', L->err);
+}
+
+/* A number of children, or -1: Mailutils takes it (it wraps to the largest number) and
+ * runs without a limit, which is what 0 says here. */
+static int cb_max_children(struct load *L, const struct node *nd, const struct stmt *st,
+                           void *base)
+{
+  struct conf *c = base;
+  const char *s, *err;
+  uint64_t v;
+
+  (void)st;
+  if (scalar(L, nd, &s) < 0)
+    return -1;
+  if (strcmp(s, "-1") == 0) {
+    note(L, nd, "max-children -1 is read as 0: no limit, as GNU Mailutils runs with it");
+    c->max_children = 0;
+    return 0;
+  }
+  if (util_parse_u64(s, 0, PARAMS_MAX_CHILDREN_MAX, &v, &err) < 0) {
+    report(L, nd->file, nd->line, "%s: %s: `%.64s' (0 or -1: no limit)", nd->name, err, s);
+    return -1;
+  }
+  c->max_children = (unsigned)v;
+  return 0;
+}
+
 static int cb_include(struct load *L, const struct node *nd, const struct stmt *st,
                       void *base)
 {
@@ -2086,9 +2130,8 @@ static const struct stmt root_stmts[] = {
   CB("output-buffer-size", cb_outbuf, 0, "arg: number",
      "Set size of the output buffer."),
   BLOCK("mandatory-locking", mlock_stmts, "Configure mandatory locking."),
-  { .name = "max-children", .type = ST_UINT, .off = C(max_children), .min = 0,
-    .max = 1000000, .arg = "arg: number", .doc = "Maximum number of children processes "
-    "to run simultaneously." },
+  CB("max-children", cb_max_children, 0, "arg: number",
+     "Maximum number of children processes to run simultaneously."),
   { .name = "max-preauth-children", .type = ST_UINT, .off = C(max_preauth_children),
     .min = 0, .max = 1000000, .arg = "arg: number", .doc = "Maximum number of children "
     "whose client has not logged in yet (default: 3/4 of max-children; 0: no own limit)." },

@@ -113,6 +113,7 @@ static int build_conf(struct conf *c, FILE *err, const void *arg)
 
   conf_init(c);
   c->verbose = o->config_verbose;
+  c->lint = o->config_lint;
   if (o->config_file != NULL) {
     r = conf_load_file(c, o->config_file, err);
     errors += r < 0 ? 1 : r;
@@ -187,6 +188,8 @@ int main(int argc, char **argv)
 
   errors = build_conf(&c, stderr, &o);
   if (o.config_lint) {
+    /* What would stop it starting (as root) is a lint error too. */
+    errors += monitor_lint(&c, stderr);
     conf_free(&c);
     options_free(&o);
     return errors ? EX_CONFIG : EX_OK;

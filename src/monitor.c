@@ -164,7 +164,9 @@ static bool dir_empty(int fd)
   return empty;
 }
 
-int monitor_init(const struct conf *c, FILE *err)
+/* The checks of monitor_init(); create: make a missing privsep-chroot (otherwise, as
+ * for --config-lint, a missing one is fine: it will be made). */
+static int check_privsep(const struct conf *c, FILE *err, bool create)
 {
   const struct passwd *pw;
   struct stat st;
@@ -190,9 +192,12 @@ int monitor_init(const struct conf *c, FILE *err)
     fprintf(err, "pop3d: privsep-chroot: `%s' is not an absolute name\n", c->privsep_chroot);
     return n + 1;
   }
-  if (lstat(c->privsep_chroot, &st) < 0 && errno == ENOENT &&
-      make_dir(c->privsep_chroot, err) < 0)
-    return n + 1;
+  if (lstat(c->privsep_chroot, &st) < 0 && errno == ENOENT) {
+    if (!create)
+      return n;
+    if (make_dir(c->privsep_chroot, err) < 0)
+      return n + 1;
+  }
   fd = open(c->privsep_chroot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 || fstat(fd, &st) < 0) {
     fprintf(err, "pop3d: privsep-chroot: %s: %s\n", c->privsep_chroot, strerror(errno));
@@ -211,6 +216,16 @@ int monitor_init(const struct conf *c, FILE *err)
   if (fd >= 0)
     close(fd);
   return n;
+}
+
+int monitor_init(const struct conf *c, FILE *err)
+{
+  return check_privsep(c, err, true);
+}
+
+int monitor_lint(const struct conf *c, FILE *err)
+{
+  return check_privsep(c, err, false);
 }
 
 /* ---- Access control ---------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "options.h"
+#include "params.h"
 
 enum {
   OPT_FOREGROUND = 256, OPT_NO_FOREGROUND, OPT_CONFIG_FILE, OPT_CONFIG_LINT,
@@ -113,7 +114,7 @@ int options_parse(struct options *o, int argc, char **argv, FILE *err)
     case 'd':
       o->mode = CONF_MODE_DAEMON;
       if (optarg != NULL) {
-        if (util_parse_uint(optarg, 0, 1000000, &o->max_children, &e) < 0) {
+        if (util_parse_uint(optarg, 0, PARAMS_MAX_CHILDREN_MAX, &o->max_children, &e) < 0) {
           fprintf(err, "pop3d: invalid number of children `%s': %s\n", optarg, e);
           goto usage;
         }

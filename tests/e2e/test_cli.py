@@ -10,11 +10,32 @@ from conftest import POP3D, TOP_SRCDIR
 
 DATA = os.path.join(TOP_SRCDIR, "tests", "data")
 
-def run(*args, **kw):
+def run(*args, privsep_user="nobody", **kw):
+    """pop3d with args.  Run as root, --config-lint also checks the privsep user, which
+    this host need not have: an existing unprivileged one is named."""
     if not os.path.exists(POP3D):
         pytest.skip("pop3d binary not built")
+    if "--config-lint" in args and privsep_user is not None:
+        args += ("--set=privsep-user=" + privsep_user,)
     return subprocess.run([POP3D] + list(args), capture_output=True, timeout=20,
                           stdin=subprocess.DEVNULL, **kw)
+
+def test_lint_checks_the_privsep_user():
+    """What would stop pop3d from starting as root is a lint error too."""
+    if os.geteuid() != 0:
+        pytest.skip("the privsep user is checked only when run as root")
+    p = run("--config-lint", "--config-file=" + os.path.join(TOP_SRCDIR, "etc", "pop3d.conf"),
+            privsep_user="no-such-user-here")
+    assert p.returncode == 78
+    assert b"privsep-user: no such user `no-such-user-here'" in p.stderr
+
+def test_lint_notes_max_children_minus_one(tmp_path):
+    """Mailutils runs with max-children -1: pop3d takes it as no limit and says so."""
+    f = tmp_path / "p.conf"
+    f.write_text("max-children -1;\n")
+    p = run("--config-lint", "--config-file=%s" % f)
+    assert p.returncode == 0, p.stderr
+    assert b"p.conf:1: note: max-children -1 is read as 0" in p.stderr
 
 def test_unknown_option_is_usage_error():
     p = run("--no-such-option")

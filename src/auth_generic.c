@@ -42,7 +42,6 @@ static enum auth_mod_result generic_authorize(struct auth_ctx *ctx, const char *
   if (r != AUTH_MOD_OK)
     return r;
   auth_user_from_passwd(out, name, pw);
-  out->passwd = util_xstrdup(pw->pw_passwd != NULL ? pw->pw_passwd : "");
   return AUTH_MOD_OK;
 }
 

@@ -2,7 +2,10 @@
 # Install the build dependencies, build pop3d, and run it in the foreground on 127.0.0.1
 # with a self-contained demo configuration and maildrop.  Creates no system user and
 # touches nothing in /etc: the demo user lives in a virtdomain password file under the
-# demo directory and its maildrop (HOME/INBOX, as virtdomain says) is owned by the unprivileged user `nobody`.
+# demo directory and its maildrop (HOME/INBOX, as virtdomain says) is owned by the
+# unprivileged user `nobody`; the part of each session before login runs as the system
+# user `daemon` (a real site has a `pop3d' user of its own), confined to an empty
+# directory under the demo directory.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -16,7 +19,8 @@ demo=$(mktemp -d /tmp/pop3d-demo.XXXXXX)
 chmod 755 "$demo"
 uid=$(id -u nobody 2>/dev/null || echo 65534)
 gid=$(id -g nobody 2>/dev/null || echo 65534)
-mkdir -p "$demo/domains" "$demo/home"
+mkdir -p "$demo/domains" "$demo/home" "$demo/empty"
+chmod 755 "$demo/empty"
 hash=$(python3 -c 'import crypt,sys; print(crypt.crypt("demo", crypt.mksalt(crypt.METHOD_SHA512)))' 2>/dev/null ||
        openssl passwd -6 demo)
 echo "demo:$hash:$uid:$gid:Demo user:$demo/home:/bin/false" > "$demo/domains/pop3d.test"
@@ -33,6 +37,8 @@ cat > "$demo/pop3d.conf" <<CONF
 logging { syslog no; };
 auth { authentication virtdomain; authorization virtdomain; };
 virtdomain { passwd-dir "$demo/domains"; };
+privsep-user daemon;
+privsep-chroot "$demo/empty";
 server 127.0.0.1:$port { };
 CONF
 if [ "$(id -u)" = 0 ]; then

@@ -65,21 +65,28 @@ struct load {
 static void report(struct load *L, const char *file, unsigned line, const char *fmt, ...)
   PRINTF(4, 5);
 
-/* file == NULL: the statement came from --set and has no line. */
+/* One line "FILE:LINE: KIND: message" ("--set: " when file is NULL: the statement came
+ * from --set and has no line; kind "" for an error). */
+static void say(FILE *err, const char *file, unsigned line, const char *kind,
+                const char *fmt, va_list ap)
+{
+  if (file != NULL)
+    fprintf(err, "%s:%u: %s", file, line, kind);
+  else
+    fprintf(err, "--set: %s", kind);
+  vfprintf(err, fmt, ap);
+  fputc('\n', err);
+}
+
 static void report(struct load *L, const char *file, unsigned line, const char *fmt, ...)
 {
   va_list ap;
 
   if (L->stop)
     return;
-  if (file != NULL)
-    fprintf(L->err, "%s:%u: ", file, line);
-  else
-    fputs("--set: ", L->err);
   va_start(ap, fmt);
-  vfprintf(L->err, fmt, ap);
+  say(L->err, file, line, "", fmt, ap);
   va_end(ap);
-  fputc('\n', L->err);
   if (++L->errors >= PARAMS_CONF_ERRORS_MAX) {
     fprintf(L->err, "%s: too many errors, giving up\n", file != NULL ? file : "--set");
     L->stop = true;
@@ -1648,14 +1655,9 @@ static void note(struct load *L, const struct node *nd, const char *fmt, ...)
 
   if (!L->c->lint)
     return;
-  if (nd->file != NULL)
-    fprintf(L->err, "%s:%u: note: ", nd->file, nd->line);
-  else
-    fputs("--set: note: ", L->err);
   va_start(ap, fmt);
-  vfprintf(L->err, fmt, ap);
+  say(L->err, nd->file, nd->line, "note: ", fmt, ap);
   va_end(ap);
-  fputc('\n', L->err);
 }
 
 /* A number of children, or -1: Mailutils takes it (it wraps to the largest number) and

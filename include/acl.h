@@ -52,6 +52,11 @@ bool acl_check(const struct conf_acl *acl, const struct sockaddr *sa, socklen_t 
  * pop3d is built without libwrap. */
 bool acl_tcpwrap_check(const struct conf *c, int fd);
 
+/* Whether tcp-wrappers is on and its tables may hold a rule.  False when both tables are
+ * missing or hold only blank lines and '#' comments (Debian's shipped files): libwrap then
+ * allows every client, so the check needs no child and no DNS. */
+bool acl_tcpwrap_has_rules(const struct conf *c);
+
 /* Expand ${aclno}, ${address}, ${port} and ${family} in an exec/ifexec command or a
  * log text.  Returns a malloc'd string.  Exposed for the unit tests. */
 char *acl_expand(const char *tmpl, unsigned aclno, const struct sockaddr *sa,

@@ -392,6 +392,62 @@ bool acl_check(const struct conf_acl *acl, const struct sockaddr *sa, socklen_t 
   return true;
 }
 
+/* Whether a tcp-wrappers table may hold a rule: true unless the file is missing or every
+ * line is blank or starts with '#', which libwrap skips.  An unreadable or oversized file,
+ * or a line that only starts with blanks before a '#', counts as holding one, so libwrap
+ * decides. */
+static bool table_may_hold_rules(const char *path)
+{
+  char buf[8192];
+  ssize_t n;
+  size_t total = 0;
+  bool bol = true, comment = false;
+  int fd;
+
+  if (path == NULL)
+    return false;
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return errno != ENOENT;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    total += (size_t)n;
+    if (total > (1u << 20))
+      break;
+    for (ssize_t i = 0; i < n; i++) {
+      char ch = buf[i];
+
+      if (ch == '\n') {
+        bol = true;
+        comment = false;
+        continue;
+      }
+      if (bol && ch == '#')
+        comment = true;
+      bol = false;
+      if (!comment && ch != ' ' && ch != '\t' && ch != '\r') {
+        close(fd);
+        return true;
+      }
+    }
+  }
+  close(fd);
+  return n != 0;
+}
+
+bool acl_tcpwrap_has_rules(const struct conf *c)
+{
+  if (!c->tcpwrap_enable)
+    return false;
+#ifdef HAVE_LIBWRAP
+  return table_may_hold_rules(c->tcpwrap_allow_table ? c->tcpwrap_allow_table
+                                                     : "/etc/hosts.allow") ||
+         table_may_hold_rules(c->tcpwrap_deny_table ? c->tcpwrap_deny_table
+                                                    : "/etc/hosts.deny");
+#else
+  return false;
+#endif
+}
+
 bool acl_tcpwrap_check(const struct conf *c, int fd)
 {
 #ifdef HAVE_LIBWRAP

@@ -237,7 +237,7 @@ static bool tcpwrap_allows(const struct conf *c, int fd)
   pid_t pid;
   int status;
 
-  if (!c->tcpwrap_enable)
+  if (!acl_tcpwrap_has_rules(c))
     return true;
   pid = fork();
   if (pid < 0) {

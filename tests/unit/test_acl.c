@@ -277,6 +277,56 @@ static void test_penalty(const char *scratch)
   conf_free(&c);
 }
 
+static void write_file(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+    abort();
+}
+
+/* Whether the tcp-wrappers tables need libwrap at all: only blank lines and comments in
+ * column 0 (or no file) mean "allow everyone" without asking it. */
+static void test_tcpwrap_tables(const char *scratch)
+{
+  static const struct { const char *text; bool rules; } t[] = {
+    { "", false },
+    { "# /etc/hosts.allow\n#\n\n   \n\t\r\n# ALL: ALL\n", false },
+    { "pop3d: 192.0.2.1\n", true },
+    { "# comment\nALL: ALL", true },
+    { "  # blanks before the hash make a rule line for libwrap\n", true },
+    { "# a comment that goes on \\\nALL: ALL\n", true },
+  };
+  char allow[256], deny[256];
+  struct conf c;
+
+  conf_init(&c);
+  snprintf(allow, sizeof allow, "%s/hosts.allow", scratch);
+  snprintf(deny, sizeof deny, "%s/hosts.deny", scratch);
+  free(c.tcpwrap_allow_table);
+  free(c.tcpwrap_deny_table);
+  c.tcpwrap_allow_table = strdup(allow);
+  c.tcpwrap_deny_table = strdup(deny);
+#ifdef HAVE_LIBWRAP
+  ok(!acl_tcpwrap_has_rules(&c), "no tables: no rules");
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    write_file(allow, t[i].text);
+    ok(acl_tcpwrap_has_rules(&c) == t[i].rules, "allow table %zu: %s", i,
+       t[i].rules ? "may hold rules" : "no rules");
+    unlink(allow);
+    write_file(deny, t[i].text);
+    ok(acl_tcpwrap_has_rules(&c) == t[i].rules, "deny table %zu: %s", i,
+       t[i].rules ? "may hold rules" : "no rules");
+  }
+  write_file(deny, "ALL: ALL\n");
+  c.tcpwrap_enable = false;
+  ok(!acl_tcpwrap_has_rules(&c), "tcp-wrappers off: nothing to check");
+#else
+  ok(!acl_tcpwrap_has_rules(&c), "built without libwrap: nothing to check");
+#endif
+  conf_free(&c);
+}
+
 int main(void)
 {
   char scratch[] = "/tmp/test_acl.XXXXXX";
@@ -290,6 +340,7 @@ int main(void)
   test_expand();
   test_source_key();
   test_penalty(scratch);
+  test_tcpwrap_tables(scratch);
   snprintf(cmd, sizeof cmd, "rm -rf %s", scratch);
   if (system(cmd) != 0)
     printf("# could not remove %s\n", scratch);

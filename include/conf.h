@@ -214,6 +214,12 @@ struct conf {
 void conf_init(struct conf *c);
 void conf_free(struct conf *c);
 
+/* Wipe and drop what only the monitor needs of the configuration: the passwd of the sql
+ * and ldap blocks and the sql param values.  The pre-login worker and the user's session
+ * call it first thing; the configuration parser wipes every buffer it frees, so these
+ * fields are the only copies a forked process inherits. */
+void conf_forget_secrets(struct conf *c);
+
 /* Parse one file and apply its statements to c in file order.  Statements inside
  * `program NAME { ... }` apply only when NAME is "pop3d".  Every error is printed as
  * "FILE:LINE: message" to err; parsing goes on after an error where it can, so that all

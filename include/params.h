@@ -112,6 +112,8 @@
 #define PARAMS_CONF_INCLUDE_DEPTH 16
 #define PARAMS_CONF_BLOCK_DEPTH 32
 #define PARAMS_CONF_FILE_MAX (8u * 1024 * 1024)
+/* A configuration file is read this much at a time. */
+#define PARAMS_CONF_READ_CHUNK 16384u
 /* A file full of mistakes would otherwise bury the first (usually the real) one under
  * thousands of follow-on lines: stop after this many. */
 #define PARAMS_CONF_ERRORS_MAX 100

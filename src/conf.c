@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -126,7 +127,34 @@ struct buf {
   size_t n, cap;
 };
 
-static void buf_addn(struct buf *b, const char *s, size_t n)
+/* The configuration holds secrets (the passwd of the sql and ldap blocks, sql param
+ * values).  Every buffer this file frees or outgrows is wiped first, so that a process
+ * forked from the one that read the configuration finds them only in struct conf, where
+ * conf_forget_secrets() ends them. */
+static void wipe_free(void *p)
+{
+  if (p != NULL) {
+    util_wipe(p, malloc_usable_size(p));
+    free(p);
+  }
+}
+
+/* util_xreallocarray() that leaves no copy behind in the block it outgrew. */
+static void *wipe_reallocarray(void *p, size_t n, size_t size)
+{
+  void *q = util_xreallocarray(NULL, n, size);
+
+  if (p != NULL) {
+    size_t old = malloc_usable_size(p);
+
+    memcpy(q, p, old < n * size ? old : n * size);
+    wipe_free(p);
+  }
+  return q;
+}
+
+/* Room for n more bytes and a terminating NUL. */
+static void buf_reserve(struct buf *b, size_t n)
 {
   size_t need;
 
@@ -139,9 +167,14 @@ static void buf_addn(struct buf *b, const char *s, size_t n)
     while (cap < need)
       if (!util_mul_size(cap, 2, &cap))
         cap = need;
-    b->p = util_xreallocarray(b->p, cap, 1);
+    b->p = wipe_reallocarray(b->p, cap, 1);
     b->cap = cap;
   }
+}
+
+static void buf_addn(struct buf *b, const char *s, size_t n)
+{
+  buf_reserve(b, n);
   memcpy(b->p + b->n, s, n);
   b->n += n;
 }
@@ -164,20 +197,20 @@ static void *grow(void *v, size_t *cap, size_t n, size_t size)
   if (n < *cap)
     return v;
   *cap = *cap ? *cap * 2 : 4;
-  return util_xreallocarray(v, *cap, size);
+  return wipe_reallocarray(v, *cap, size);
 }
 
 static void set_str(char **dst, const char *s)
 {
-  free(*dst);
+  wipe_free(*dst);
   *dst = util_xstrdup(s);
 }
 
 static void strlist_free(struct conf_strlist *l)
 {
   for (size_t i = 0; i < l->n; i++)
-    free(l->v[i]);
-  free(l->v);
+    wipe_free(l->v[i]);
+  wipe_free(l->v);
   l->v = NULL;
   l->n = 0;
 }
@@ -384,7 +417,7 @@ static int parse_server_addr(const char *s, unsigned defport, char **addr_r, uns
     if (close[1] == ':')
       port = close + 2;
     if (inet_pton(AF_INET6, addr, a) != 1) {
-      free(addr);
+      wipe_free(addr);
       *error_r = "invalid IPv6 address";
       return -1;
     }
@@ -400,14 +433,14 @@ static int parse_server_addr(const char *s, unsigned defport, char **addr_r, uns
     addr = util_xstrndup(s, alen);
     if (inet_pton(AF_INET, addr, a) != 1 && inet_pton(AF_INET6, addr, a) != 1 &&
         !valid_hostname(addr)) {
-      free(addr);
+      wipe_free(addr);
       *error_r = "invalid address (expected IPv4, [IPv6], a host name or /path)";
       return -1;
     }
   }
   if (port != NULL) {
     if (parse_port(port, port_r, error_r) < 0) {
-      free(addr);
+      wipe_free(addr);
       return -1;
     }
   } else {
@@ -538,7 +571,7 @@ static struct token lex_qstring(struct parser *p)
 
       if (p->pos >= p->len) {
         report(p->L, p->file, start, "unterminated quoted string");
-        free(b.p);
+        wipe_free(b.p);
         t.type = TOK_ERROR;
         return t;
       }
@@ -580,7 +613,7 @@ static struct token lex_qstring(struct parser *p)
   }
   if (nul) {
     report(p->L, p->file, t.line, "NUL byte in quoted string");
-    free(b.p);
+    wipe_free(b.p);
     t.type = TOK_ERROR;
     return t;
   }
@@ -686,7 +719,7 @@ static struct token lex_heredoc(struct parser *p)
   }
   if (nul) {
     report(p->L, p->file, t.line, "NUL byte in here-document");
-    free(b.p);
+    wipe_free(b.p);
     t.type = TOK_ERROR;
     return t;
   }
@@ -697,7 +730,7 @@ static struct token lex_heredoc(struct parser *p)
     struct buf u = { NULL, 0, 0 };
 
     unescape_into(&u, b.p, b.n);
-    free(b.p);
+    wipe_free(b.p);
     t.text = buf_finish(&u);
   }
   return t;
@@ -707,7 +740,7 @@ unterminated:
          (int)(wl < 64 ? wl : 64), p->src + w0);
   p->pos = p->len;
 fail:
-  free(b.p);
+  wipe_free(b.p);
   t.type = TOK_ERROR;
   return t;
 }
@@ -824,24 +857,24 @@ struct node {
 static void value_free(struct value *v)
 {
   if (v->type == VAL_STRING) {
-    free(v->s);
+    wipe_free(v->s);
   } else {
     for (size_t i = 0; i < v->n; i++)
       value_free(&v->items[i]);
-    free(v->items);
+    wipe_free(v->items);
   }
   memset(v, 0, sizeof *v);
 }
 
 static void node_free(struct node *nd)
 {
-  free(nd->name);
+  wipe_free(nd->name);
   for (size_t i = 0; i < nd->nvals; i++)
     value_free(&nd->vals[i]);
-  free(nd->vals);
+  wipe_free(nd->vals);
   for (size_t i = 0; i < nd->nkids; i++)
     node_free(&nd->kids[i]);
-  free(nd->kids);
+  wipe_free(nd->kids);
   memset(nd, 0, sizeof *nd);
 }
 
@@ -865,7 +898,7 @@ static void recover(struct parser *p, struct token t)
       depth++;
     if (t.type == TOK_RBRACE && --depth == 0)
       break;
-    free(t.text);
+    wipe_free(t.text);
     t = next(p);
   }
   p->quiet = false;
@@ -1380,7 +1413,7 @@ static int cb_acl(struct load *L, const struct node *nd, const struct stmt *st, 
            "a host name or `any')", nd->name, nd->vals[i].s);
     return -1;
   }
-  acl->v = util_xreallocarray(acl->v, acl->n + 1, sizeof *acl->v);
+  acl->v = wipe_reallocarray(acl->v, acl->n + 1, sizeof *acl->v);
   e = &acl->v[acl->n++];
   e->action = action;
   e->addr = util_xstrdup(nd->vals[i].s);
@@ -1437,10 +1470,10 @@ static int cb_auth(struct load *L, const struct node *nd, const struct stmt *st,
   strlist_free(&words);
   if (!*set)
     strlist_free(list);
-  list->v = util_xreallocarray(list->v, list->n + out.n, sizeof *list->v);
+  list->v = wipe_reallocarray(list->v, list->n + out.n, sizeof *list->v);
   memcpy(list->v + list->n, out.v, out.n * sizeof *out.v);
   list->n += out.n;
-  free(out.v);
+  wipe_free(out.v);
   *set = true;
   return 0;
 }
@@ -1584,7 +1617,7 @@ static bool valid_debug_level(const char *s)
       }
     }
   }
-  free(copy);
+  wipe_free(copy);
   return ok;
 }
 
@@ -1703,23 +1736,23 @@ static int cb_include(struct load *L, const struct node *nd, const struct stmt *
   if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
     /* include DIR: DIR/pop3d if it exists, else nothing. */
     sub = util_xasprintf("%s/pop3d", path);
-    free(path);
+    wipe_free(path);
     path = sub;
     if (stat(path, &sb) != 0 && errno == ENOENT) {
-      free(path);
+      wipe_free(path);
       return 0;
     }
   }
   if (L->include_depth >= PARAMS_CONF_INCLUDE_DEPTH) {
     report(L, nd->file, nd->line, "include: nested too deeply (limit %d): `%.200s' "
            "(an include loop?)", PARAMS_CONF_INCLUDE_DEPTH, path);
-    free(path);
+    wipe_free(path);
     return -1;
   }
   L->include_depth++;
   (void)load_file(L, path, true, nd->file, nd->line);
   L->include_depth--;
-  free(path);
+  wipe_free(path);
   return 0;
 }
 
@@ -1745,16 +1778,16 @@ static void *enter_server(struct load *L, const struct node *nd, const struct st
   if (L->from_set)
     for (size_t i = 0; i < c->nservers; i++)
       if (strcmp(c->servers[i].addr, addr) == 0 && c->servers[i].port == port) {
-        free(addr);
+        wipe_free(addr);
         return &c->servers[i];
       }
   if (c->nservers >= PARAMS_CONF_SERVERS_MAX) {
     report(L, nd->file, nd->line, "server: too many server blocks (limit %d)",
            PARAMS_CONF_SERVERS_MAX);
-    free(addr);
+    wipe_free(addr);
     return NULL;
   }
-  c->servers = util_xreallocarray(c->servers, c->nservers + 1, sizeof *c->servers);
+  c->servers = wipe_reallocarray(c->servers, c->nservers + 1, sizeof *c->servers);
   s = &c->servers[c->nservers++];
   memset(s, 0, sizeof *s);
   s->addr = addr;
@@ -1854,7 +1887,7 @@ static void *enter_sql(struct load *L, const struct node *nd, const struct stmt 
 
   if (nd->nkids > 0) {
     c->sql_used = true;
-    free(c->sql_where);
+    wipe_free(c->sql_where);
     c->sql_where = nd->file != NULL ? util_xasprintf("%s:%u", nd->file, nd->line)
                                     : util_xstrdup("--set");
   }
@@ -2198,7 +2231,7 @@ static void parse_all(struct parser *p)
     }
   }
   if (p->have_peek)
-    free(p->peeked.text);
+    wipe_free(p->peeked.text);
 }
 
 /* An empty file is accepted (Mailutils calls it a syntax error): a sysadmin who
@@ -2224,7 +2257,6 @@ static int read_bounded(const char *path, bool include, char **data_r, size_t *l
   int fd = open(path, O_RDONLY | O_CLOEXEC | (include ? O_NONBLOCK : 0));
   struct stat sb;
   struct buf b = { NULL, 0, 0 };
-  char chunk[16384];
 
   if (fd < 0) {
     *error_r = strerror(errno);
@@ -2251,13 +2283,18 @@ static int read_bounded(const char *path, bool include, char **data_r, size_t *l
     return -1;
   }
   for (;;) {
-    ssize_t r = read(fd, chunk, sizeof chunk);
+    ssize_t r;
+
+    /* Read straight into the buffer: no copy of the file (it may hold passwords) is
+     * left on the stack. */
+    buf_reserve(&b, PARAMS_CONF_READ_CHUNK);
+    r = read(fd, b.p + b.n, PARAMS_CONF_READ_CHUNK);
 
     if (r < 0) {
       if (errno == EINTR)
         continue;
       *error_r = strerror(errno);
-      free(b.p);
+      wipe_free(b.p);
       close(fd);
       return -1;
     }
@@ -2265,11 +2302,11 @@ static int read_bounded(const char *path, bool include, char **data_r, size_t *l
       break;
     if (b.n + (size_t)r > PARAMS_CONF_FILE_MAX) {
       *error_r = "file too large";
-      free(b.p);
+      wipe_free(b.p);
       close(fd);
       return -1;
     }
-    buf_addn(&b, chunk, (size_t)r);
+    b.n += (size_t)r;
   }
   close(fd);
   *data_r = b.p;
@@ -2293,7 +2330,7 @@ static int load_file(struct load *L, const char *path, bool include, const char 
     return -1;
   }
   parse_buffer(L, path, data, len);
-  free(data);
+  wipe_free(data);
   return 0;
 }
 
@@ -2354,7 +2391,7 @@ int conf_load_site(struct conf *c, FILE *err)
       int r = conf_load_file(c, paths[i], err);
       errors += r < 0 ? 1 : r;
     }
-    free(paths[i]);
+    wipe_free(paths[i]);
   }
   return errors;
 }
@@ -2656,19 +2693,28 @@ void conf_init(struct conf *c)
 
 static void tls_free(struct conf_tls *t)
 {
-  free(t->cert_file);
-  free(t->key_file);
-  free(t->ca_file);
-  free(t->priorities);
+  wipe_free(t->cert_file);
+  wipe_free(t->key_file);
+  wipe_free(t->ca_file);
+  wipe_free(t->priorities);
 }
 
 static void acl_free(struct conf_acl *a)
 {
   for (size_t i = 0; i < a->n; i++) {
-    free(a->v[i].addr);
-    free(a->v[i].arg);
+    wipe_free(a->v[i].addr);
+    wipe_free(a->v[i].arg);
   }
-  free(a->v);
+  wipe_free(a->v);
+}
+
+void conf_forget_secrets(struct conf *c)
+{
+  util_free_secret(c->sql_passwd);
+  c->sql_passwd = NULL;
+  util_free_secret(c->ldap_passwd);
+  c->ldap_passwd = NULL;
+  strlist_free(&c->sql_param);
 }
 
 void conf_free(struct conf *c)
@@ -2694,19 +2740,19 @@ void conf_free(struct conf *c)
   c->ldap_passwd = NULL;
 
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-    free(*strs[i]);
+    wipe_free(*strs[i]);
   for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
     strlist_free(lists[i]);
   strlist_free(&c->sql_field_map);
   strlist_free(&c->sql_param);
   util_free_secret(c->sql_passwd);
   for (size_t i = 0; i < c->nservers; i++) {
-    free(c->servers[i].addr);
+    wipe_free(c->servers[i].addr);
     acl_free(&c->servers[i].acl);
     tls_free(&c->servers[i].tls);
-    free(c->servers[i].file);
+    wipe_free(c->servers[i].file);
   }
-  free(c->servers);
+  wipe_free(c->servers);
   acl_free(&c->acl);
   tls_free(&c->tls);
   memset(c, 0, sizeof *c);

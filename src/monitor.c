@@ -22,7 +22,9 @@
  *   - the session process from its fork until privsep_drop(): it receives PS_SESSION,
  *     reads the bulletin source and database (bulletin_prepare()), then becomes the user
  *     before it opens the maildrop or reads the client's first byte.
- * tcp-wrappers (libwrap and its DNS lookups) run in a child that is the privsep user.
+ * tcp-wrappers (libwrap and its DNS lookups) run in a child that is the privsep user,
+ * only when a table holds a rule.  Every child of this process forgets the passwords of
+ * the sql and ldap blocks first thing (forget_child_state()).
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -104,8 +106,8 @@ static void shared_fd_restore(struct shared_fd *k)
   k->fd = -1;
 }
 
-/* In a child of the monitor: it has nothing to say to the listener, and the client's
- * descriptors' flags are the monitor's to put back. */
+/* The monitor after the login, and its children: nothing more to say to the listener,
+ * and the client's descriptors' flags are the monitor's to put back. */
 static void forget_login_note(void)
 {
   if (login_note >= 0)
@@ -116,6 +118,15 @@ static void forget_login_note(void)
       close(kept[i].fd);
       kept[i].fd = -1;
     }
+}
+
+/* In a child of the monitor (tcp-wrappers, worker, session): the above, and the
+ * passwords of the sql and ldap blocks, which are the monitor's alone.  c is this
+ * process's own copy of the listener's configuration (not const there). */
+static void forget_child_state(const struct conf *c)
+{
+  forget_login_note();
+  conf_forget_secrets((struct conf *)c);
 }
 
 /* The privsep user, looked up by monitor_init(). */
@@ -247,7 +258,7 @@ static bool tcpwrap_allows(const struct conf *c, int fd)
   if (pid == 0) {
     const char *err = NULL;
 
-    forget_login_note();
+    forget_child_state(c);
     if (privsep_drop_worker(ps_uid, ps_gid, NULL, &err) < 0) {
       log_msg(LOG_ERR, "tcp-wrappers: %s", err);
       _exit(2);
@@ -837,7 +848,7 @@ static int spawn_session(struct monitor *m)
     return -1;
   }
   if (m->session == 0) {
-    forget_login_note();
+    forget_child_state(m->c);
     close(m->wfd);
     close(sp[0]);
     _exit(session_run_user(m->c, m->srv, sp[1], m->peer, m->local));
@@ -1012,7 +1023,7 @@ static int serve_connection(const struct conf *c, const struct conf_server *srv,
     return EX_OSERR;
   }
   if (m.worker == 0) {
-    forget_login_note();
+    forget_child_state(c);
     close(wp[0]);
     _exit(worker_run(c, srv, rfd, wfd, wp[1], ps_uid, ps_gid, peer, local, m.stamp,
                      m.apop));

@@ -316,10 +316,13 @@ def test_cores_hold_no_key_hash_or_password(site, tmp_path):
     with open(inbox, "w") as f:
         f.write(mbox_of([msg(1)]))
     os.chown(inbox, site.uids["alice"], site.gid)
+    # The passwords a site gives its SQL and LDAP clients: the monitor's alone.
+    config_secrets = [b"Sq1-Passwd-6f3c9a0e", b"Sq1-Param-71bd44c2", b"Ld4p-Passwd-2e8d19f7"]
     proc, port = start_daemon(
         site, 'virtdomain { passwd-dir "%s"; };\n'
-        'tls { ssl-certificate-file "%s"; ssl-key-file "%s"; };\ntls-mode connection;'
-        % (dom, cert, key),
+        'tls { ssl-certificate-file "%s"; ssl-key-file "%s"; };\ntls-mode connection;\n'
+        'sql { passwd "%s"; param "password=%s"; };\nldap { passwd "%s"; };'
+        % ((dom, cert, key) + tuple(x.decode() for x in config_secrets)),
         auth="auth { authentication virtdomain; authorization virtdomain; };")
     try:
         import ssl
@@ -347,6 +350,10 @@ def test_cores_hold_no_key_hash_or_password(site, tmp_path):
             for name, n in secret.items():
                 for w in pieces(n):
                     assert w not in cores[who], "%s core holds the key's %s" % (who, name)
+        for x in config_secrets:
+            assert x in cores["monitor"]
+            for who in ("session", "worker"):
+                assert x not in cores[who], "%s core holds %s from the configuration" % (who, x)
         # The relay saw the password go by; it keeps no copy of it.
         assert PASSWORD.encode() not in cores["worker"]
         s = cores["session"]

@@ -1296,7 +1296,7 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   struct stat st;
   enum mailbox_status ret = MAILBOX_TEMP;
   struct mbox_edit ed[PARAMS_HEADER_EDITS_MAX + 1];
-  bool fresh = pv->fd < 0, store_ids, named;
+  bool fresh = pv->fd < 0, store_ids, chained, named;
 
   *deleted_r = 0;
   for (size_t i = 0; session && i < mb->count; i++) {
@@ -1308,8 +1308,15 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
   if (ndel == 0 && nedit == 0 && n == 0)
     return MAILBOX_OK;
   /* Dovecot's ids hang on the X-IMAPbase of the first message and on the UIDs before
-   * them: once the maildrop changes, each goes into an X-UIDL header of its message. */
+   * them: once the maildrop changes, each goes into an X-UIDL header of its message.
+   * So do the other ids of a maildrop with such a chain: whether a message's X-UID is
+   * trusted depends on the messages before it, so a message whose id is the hash of its
+   * header today (its X-UID out of order) could derive a Dovecot id once messages before
+   * it are gone, or take one that another message keeps in its X-UIDL. */
   store_ids = ndel > 0 || nedit > 0;
+  chained = pv->chain.validity != 0;
+  for (size_t i = 0; store_ids && !chained && i < mb->count; i++)
+    chained = (mb->msgs[i].flags & MAILBOX_MSG_XUID) != 0;
   if (mbox_check(mb, error_r) != MAILBOX_OK)
     return MAILBOX_TEMP;
   lock_touch(&pv->lock);
@@ -1337,7 +1344,8 @@ static enum mailbox_status mbox_rewrite(struct mailbox *mb, bool session, int sr
       if (copy_range(pv->fd, tfd, run, pv->from[i], &buf) < 0)
         goto io_error;
       run = i + 1 < mb->count ? pv->from[i + 1] : pv->scanned_end;
-    } else if (mbox_needs_edit(m) || (store_ids && (m->flags & MAILBOX_MSG_XUID))) {
+    } else if (mbox_needs_edit(m) ||
+               (store_ids && chained && !(m->flags & MAILBOX_MSG_XUIDL))) {
       int ne = mbox_plan_edits(mb, pv, i, ed, sizeof ed / sizeof ed[0]);
       if (ne < 0)
         goto io_error;

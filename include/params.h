@@ -95,6 +95,10 @@
  * expire-timeout (600 s) is stale. */
 #define PARAMS_LOCK_RETRY_COUNT 10
 #define PARAMS_LOCK_RETRY_SLEEP 1
+/* A busy lock is looked at again after 1 ms, then at intervals doubling up to this
+ * (milliseconds), for retry-count - 1 times retry-sleep in all: a session waiting for
+ * another to end takes the lock within this long of its release. */
+#define PARAMS_LOCK_POLL_MAX_MS 5
 #define PARAMS_LOCK_EXPIRE_TIMEOUT 600
 /* A held dotlock is touched at least this often so that MDAs (postfix stale_lock_time:
  * 500 s) never take it for stale during a long session. */

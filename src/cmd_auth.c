@@ -88,12 +88,16 @@ void cmd_quit(struct session *s, char *arg, struct cmd_outcome *o)
   if (s->mb.ops->update(&s->mb, &deleted, &err) != MAILBOX_OK) {
     log_msg(LOG_ERR, "%s: update failed: %s", s->auth.name, err ? err : "?");
     s->update_failed = true;
-    s->n_deleted = deleted;
-    cmd_err(o, "SYS/TEMP", "Some deleted messages not removed");
-    return;
   }
   s->n_deleted = deleted;
-  cmd_ok(o, "POP3 server signing off (%zu messages deleted)", deleted);
+  /* The lock goes before the answer does: a client that logs in again as soon as it
+   * reads it finds the maildrop free. */
+  mailbox_close(&s->mb);
+  s->mb_open = false;
+  if (s->update_failed)
+    cmd_err(o, "SYS/TEMP", "Some deleted messages not removed");
+  else
+    cmd_ok(o, "POP3 server signing off (%zu messages deleted)", deleted);
 }
 
 const struct command cmd_auth_table[] = {

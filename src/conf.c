@@ -2066,7 +2066,7 @@ static const struct stmt locking_stmts[] = {
      "Locker type."),
   { .name = "retry-count", .type = ST_UINT, .off = C(lock_retry_count), .min = 0,
     .max = 100000, .arg = "arg: integer", .doc = "Set the maximum number of times to "
-    "retry acquiring the lock." },
+    "retry acquiring the lock (with retry-sleep: how long to wait in all)." },
   { .name = "retry-sleep", .type = ST_INTERVAL, .off = C(lock_retry_sleep),
     .arg = "arg: interval", .doc = "Set the delay between two successive locking attempts." },
   { .name = "retry-timeout", .type = ST_INTERVAL, .off = C(lock_retry_sleep),

@@ -24,6 +24,7 @@
 #include "spool.h"
 #include "log.h"
 #include "params.h"
+#include "util.h"
 
 enum dotlock_result { DOTLOCK_OK, DOTLOCK_BUSY, DOTLOCK_NODIR, DOTLOCK_ERROR };
 
@@ -196,7 +197,8 @@ enum lock_status lock_acquire(struct lock *l, int fd, const char *path,
                               const struct conf *c, const char **error_r)
 {
   bool want_dot = false, want_fcntl = false;
-  unsigned attempts = c->lock_retry_count ? c->lock_retry_count : 1;
+  unsigned attempts = c->lock_retry_count ? c->lock_retry_count : 1, step = 1;
+  uint64_t deadline, now;
   char *name = NULL;
   size_t plen;
 
@@ -229,11 +231,13 @@ enum lock_status lock_acquire(struct lock *l, int fd, const char *path,
     memcpy(name + plen, ".lock", sizeof ".lock");
   }
 
-  for (unsigned a = 0; a < attempts; a++) {
+  /* retry-count attempts retry-sleep apart make the time to wait in all; within it the
+   * lock is looked at every few milliseconds, so that it is taken as soon as it is
+   * released, not up to retry-sleep later. */
+  deadline = util_now_ms() + (uint64_t)(attempts - 1) * c->lock_retry_sleep * 1000u;
+  for (;;) {
     bool busy = false;
 
-    if (a > 0 && c->lock_retry_sleep > 0)
-      sleep(c->lock_retry_sleep);
     if (want_dot && l->dotlock == NULL) {
       switch (dotlock_try(l, name, c, error_r)) {
       case DOTLOCK_OK:
@@ -279,6 +283,19 @@ enum lock_status lock_acquire(struct lock *l, int fd, const char *path,
     /* Don't sit on half a lock while waiting: its other holder may need it. */
     dotlock_drop(l);
     fcntl_drop(l);
+    now = util_now_ms();
+    if (now >= deadline)
+      break;
+    if (step > deadline - now)
+      step = (unsigned)(deadline - now);
+    {
+      struct timespec ts = { (time_t)(step / 1000u), (long)(step % 1000u) * 1000000L };
+
+      while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    }
+    if (step < PARAMS_LOCK_POLL_MAX_MS)
+      step = step * 2 < PARAMS_LOCK_POLL_MAX_MS ? step * 2 : PARAMS_LOCK_POLL_MAX_MS;
   }
   free(name);
   *error_r = "mailbox is locked";

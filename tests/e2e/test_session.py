@@ -13,7 +13,7 @@ import tty
 
 import pytest
 
-from conftest import PASSWORDS, POP3D, kill_tree, mbox_of, msg, wire
+from conftest import PASSWORDS, POP3D, descendants, kill_tree, mbox_of, msg, wire
 
 MSGS = [msg(1), msg(2, ".leading dot\n..two dots\n.\nend\n"), msg(3)]
 
@@ -430,3 +430,45 @@ def test_inetd_on_a_terminal_leaves_its_flags(site):
     os.close(master)
     os.close(slave)
     assert not after & os.O_NONBLOCK and after == before, (before, after)
+
+def _sleeping(pid):
+    """Is pid in nanosleep or clock_nanosleep (x86-64 35, 230)?"""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0] in ("35", "230")
+    except (OSError, IndexError):
+        return False
+
+def test_lock_hand_over(site):
+    """The lock goes before the QUIT answer; a session waiting for it takes it as soon as
+    it is free, not retry-sleep later (here 30 s, with one retry)."""
+    site.write_conf('locking { retry-count 2; retry-sleep 30; };')
+    site.write_mbox(MSGS)
+    a = site.inetd()
+    assert a.login().startswith("+OK")
+    assert os.path.exists(site.mbox_path() + ".lock")
+    b = site.inetd()
+    assert b.cmd("USER alice").startswith("+OK")
+    b.send("PASS %s\r\n" % PASSWORDS["alice"])
+    deadline = time.monotonic() + 20
+    while not any(_sleeping(p) for p in [b.proc.pid] + descendants(b.proc.pid)):
+        assert time.monotonic() < deadline, "the second session never waited for the lock"
+        time.sleep(0.01)
+    assert a.cmd("DELE 1").startswith("+OK")
+    assert a.cmd("QUIT").startswith("+OK")
+    # At the answer the maildrop is free: no dotlock, no fcntl lock.
+    assert not os.path.exists(site.mbox_path() + ".lock")
+    fd = os.open(site.mbox_path(), os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    a.close()
+    b.sock.settimeout(10)
+    t0 = time.monotonic()
+    assert b.line().startswith("+OK")
+    assert time.monotonic() - t0 < 10
+    assert b.cmd("STAT").startswith("+OK 2 ")
+    assert b.cmd("QUIT").startswith("+OK")
+    b.close()

@@ -80,4 +80,13 @@ enum monitor_phase {
 };
 bool monitor_allowed(enum monitor_phase ph, uint32_t type);
 
+/* A request of the user's session in a shared spool (PS_SPOOL), decoded and checked for
+ * form only; spool_name_allowed() decides on the names.  to is NULL when the request has
+ * none.  Exported for the fuzz target. */
+struct monitor_spool_req {
+  uint32_t op;
+  const char *name, *to;
+};
+int monitor_decode_spool(struct privsep_msg *m, struct monitor_spool_req *r) WUR;
+
 #endif

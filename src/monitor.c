@@ -705,6 +705,18 @@ static int start_session(struct monitor *m, int rfd, int wfd, const unsigned cha
   return rc;
 }
 
+int monitor_decode_spool(struct privsep_msg *m, struct monitor_spool_req *r)
+{
+  memset(r, 0, sizeof *r);
+  if (m->type != PS_SPOOL || m->nfds != 0 || privsep_get_u32(m, &r->op) < 0 ||
+      privsep_get_str(m, &r->name) < 0 || privsep_get_str(m, &r->to) < 0 ||
+      !privsep_msg_done(m))
+    return -1;
+  if (r->to[0] == '\0')
+    r->to = NULL;
+  return 0;
+}
+
 /* After the hand-over: do what the session can't in a shared spool (spool.h), until
  * it ends. */
 static void serve_session(struct monitor *m)
@@ -720,30 +732,26 @@ static void serve_session(struct monitor *m)
   if (url != NULL)
     dir = spool_split(url, &base);
   for (;;) {
-    uint32_t op;
-    const char *name, *to;
+    struct monitor_spool_req q;
     int r = privsep_recv(m->sfd, in, -1, &err), fd = -1, e;
 
     if (r <= 0)
       break;
-    if (in->type != PS_SPOOL || in->nfds != 0 || privsep_get_u32(in, &op) < 0 ||
-        privsep_get_str(in, &name) < 0 || privsep_get_str(in, &to) < 0 ||
-        !privsep_msg_done(in)) {
+    if (monitor_decode_spool(in, &q) < 0) {
       log_msg(LOG_ERR, "monitor: malformed message from the session: no more spool help");
       privsep_msg_clear(in);
       break;
     }
-    if (dir == NULL || !spool_name_allowed((enum spool_op)op, base, name,
-                                           to[0] != '\0' ? to : NULL)) {
+    if (dir == NULL || !spool_name_allowed((enum spool_op)q.op, base, q.name, q.to)) {
       log_msg(LOG_WARNING, "monitor: %s: refused spool request %lu on `%.80s'",
-              m->user.name, (unsigned long)op, name);
+              m->user.name, (unsigned long)q.op, q.name);
       e = EPERM;
     } else {
       if (dirfd == -2)
         dirfd = spool_broker_dir(dir, m->user.uid);
       e = dirfd < 0 ? EACCES
-                    : spool_serve(dirfd, base, m->user.uid, (enum spool_op)op, name,
-                                  to[0] != '\0' ? to : NULL, &fd);
+                    : spool_serve(dirfd, base, m->user.uid, (enum spool_op)q.op, q.name,
+                                  q.to, &fd);
     }
     privsep_msg_clear(in);
     privsep_msg_init(in, PS_SPOOL_RESULT);

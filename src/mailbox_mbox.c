@@ -1125,15 +1125,22 @@ static int mbox_plan_edits(const struct mailbox *mb, const struct mbox_priv *pv,
     }
   }
   if (!found && m->end > m->start) {
-    /* No body: the header runs to the end; the last line may lack its LF. */
-    char last;
+    /* No body: the header runs to the end; the last line may lack its LF.  A last line
+     * of a lone CR would become a blank line (the end of the header) with one: the
+     * insertion goes before it instead, and it stays the last line. */
+    char last[2] = { '\0', '\0' };
+    size_t k = m->end - m->start >= 2 ? 2 : 1;
     ssize_t r;
     do
-      r = pread(pv->fd, &last, 1, m->end - 1);
+      r = pread(pv->fd, last + 2 - k, k, m->end - (off_t)k);
     while (r < 0 && errno == EINTR);
-    if (r != 1)
+    if (r != (ssize_t)k)
       goto fail;
-    need_lf = last != '\n';
+    need_lf = last[1] != '\n';
+    if (need_lf && last[1] == '\r' && last[0] == '\n') {
+      hdr_end = m->end - 1;
+      need_lf = false;
+    }
   }
   eol = crlf ? "\r\n" : "\n";
   if (need_lf)

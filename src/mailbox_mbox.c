@@ -1128,7 +1128,7 @@ static int mbox_plan_edits(const struct mailbox *mb, const struct mbox_priv *pv,
     /* No body: the header runs to the end; the last line may lack its LF.  A last line
      * of a lone CR would become a blank line (the end of the header) with one: the
      * insertion goes before it instead, and it stays the last line. */
-    char last[2] = { '\0', '\0' };
+    char last[2] = { '\n', '\0' };   /* a message starts at the start of a line */
     size_t k = m->end - m->start >= 2 ? 2 : 1;
     ssize_t r;
     do

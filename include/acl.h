@@ -48,8 +48,9 @@ int acl_source_key(const struct sockaddr *sa, socklen_t len, unsigned bits4,
 bool acl_check(const struct conf_acl *acl, const struct sockaddr *sa, socklen_t len);
 
 /* tcp-wrappers: hosts_access() on the connected socket fd with the configured daemon
- * name and tables.  True when allowed, when disabled in the configuration, and when
- * pop3d is built without libwrap. */
+ * name and tables, through the module tcpwrap.so, which it loads (module_load()).  True
+ * when allowed, when disabled in the configuration, and when pop3d is built without
+ * libwrap; false (and a log line) when the module can't be loaded. */
 bool acl_tcpwrap_check(const struct conf *c, int fd);
 
 /* Whether tcp-wrappers is on and its tables may hold a rule.  False when both tables are

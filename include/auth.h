@@ -5,8 +5,10 @@
  *   system    getpwnam() + shadow, crypt(3)
  *   pam       Linux-PAM, service `pam { service NAME; }` (default gnu-pop3d)
  *   sql       MySQL/MariaDB or PostgreSQL: Mailutils' getpwnam and getpass queries
+ *             (a loadable module: auth_modules_load())
  *   virtdomain  user@domain (user!domain, user:domain, user%domain) against DIR/domain
  *             passwd-format files
+ *   ldap      an LDAP directory (a loadable module)
  * The first module that says yes wins.  An unknown user costs the same as a known one
  * with a wrong password, gets the same answer and logs the same reason.
  *
@@ -16,6 +18,7 @@
 #define POP3D_AUTH_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -49,6 +52,14 @@ enum auth_status {
  * common method in the shadow database), or of the crypt library's default method.
  * Optional: without it the library default is used. */
 void auth_init(void);
+
+/* Load the modules (module.h) of the sql and ldap backends that the configuration's
+ * lists use (the default lists too), once per process: pop3d calls it with the
+ * configuration, in the listener or inetd process before it forks, so that every
+ * process of a connection finds them loaded, and no process of a site that uses
+ * neither maps their libraries.  One line per module that can't be loaded on err
+ * ("sql: can't load module FILE: why"); returns their number. */
+int auth_modules_load(const struct conf *c, FILE *err) WUR;
 
 /* The client's address (numeric host) for PAM_RHOST, or NULL when unknown; set once per
  * connection by the monitor before auth_login().  PAM_TTY is "pop3". */

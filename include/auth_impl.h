@@ -60,6 +60,12 @@ struct auth_module {
   /* Let go of what the module keeps between attempts (a database connection) once a
    * login succeeded.  NULL: nothing kept. */
   void (*release)(void);
+  /* A module in a loadable module (sql, ldap: module.h): where auth_modules_load() puts
+   * the loaded module's own entry, whose functions auth.c calls in place of the three
+   * above (NULL here).  usable() stays this entry's, and judges the configuration; the
+   * module is left out of the lists while it is not loaded.  NULL for the modules built
+   * into pop3d. */
+  const struct auth_module **backend;
 };
 
 /* PAM_RHOST of this connection (auth_set_rhost()), or NULL. */
@@ -70,6 +76,7 @@ extern const struct auth_module auth_module_system;
 extern const struct auth_module auth_module_pam;
 extern const struct auth_module auth_module_virtdomain;
 extern const struct auth_module auth_module_sql;
+extern const struct auth_module auth_module_ldap;
 
 /* True if hash can be given to crypt(3): not empty, not a placeholder such as "x",
  * "*" or a locked "!..." entry. */

@@ -1,19 +1,24 @@
 /* auth_ldap.h - the ldap module, and the checks of its configuration values that
  * conf.c makes at parse time (a bad value is reported as FILE:LINE, not at the first
  * login).  A build without LDAP accepts every value; conf_check() refuses the module
- * when the configuration selects it.
+ * when the configuration selects it.  The module itself is ldap.so (module.h), which
+ * auth.c's entry `ldap' calls through once it is loaded; what is here is part of pop3d
+ * and needs no libldap.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
 #ifndef POP3D_AUTH_LDAP_H
 #define POP3D_AUTH_LDAP_H
 
+#include <stdbool.h>
+
 #include "util.h"
 
-struct auth_module;
+struct conf;
 
-/* The module of auth.c's table (a stub that knows nobody when not built). */
-extern const struct auth_module auth_module_ldap;
+/* Whether the configuration lets ldap serve: ldap { enable yes; } in a build with LDAP
+ * (in the default lists too, as in Mailutils). */
+bool auth_ldap_usable(const struct conf *c, bool authz);
 
 /* One or more ldap://, ldaps:// or ldapi:// URLs (separated by spaces or commas), as
  * ldap_initialize() takes them.  0, or -1 with *error_r. */

@@ -1,4 +1,5 @@
 /* acl.c - the `acl' statement and tcp-wrappers, checked in the session child.
+ * libwrap itself is in the module tcpwrap.so (src/mod_tcpwrap.c).
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -17,18 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBWRAP
-#include <tcpd.h>
-#endif
-
 #include "acl.h"
 #include "log.h"
-
-#ifdef HAVE_LIBWRAP
-/* libwrap leaves these to the program: the syslog priorities of its own lines. */
-int allow_severity = LOG_INFO;
-int deny_severity = LOG_WARNING;
-#endif
+#include "module.h"
 
 /* The client as one family and address: an IPv4-mapped IPv6 address (a dual-stack
  * listener's IPv4 client) is the IPv4 address it carries, so that IPv4 rules apply. */
@@ -392,6 +384,7 @@ bool acl_check(const struct conf_acl *acl, const struct sockaddr *sa, socklen_t 
   return true;
 }
 
+#ifdef HAVE_LIBWRAP
 /* Whether a tcp-wrappers table may hold a rule: true unless the file is missing or every
  * line is blank or starts with '#', which libwrap skips.  An unreadable or oversized file,
  * or a line that only starts with blanks before a '#', counts as holding one, so libwrap
@@ -433,6 +426,7 @@ static bool table_may_hold_rules(const char *path)
   close(fd);
   return n != 0;
 }
+#endif
 
 bool acl_tcpwrap_has_rules(const struct conf *c)
 {
@@ -451,19 +445,20 @@ bool acl_tcpwrap_has_rules(const struct conf *c)
 bool acl_tcpwrap_check(const struct conf *c, int fd)
 {
 #ifdef HAVE_LIBWRAP
-  struct request_info req;
+  const struct pop3d_module *m;
+  const char *err;
 
   if (!c->tcpwrap_enable)
     return true;
-  /* libwrap reads its tables from these globals. */
-  if (c->tcpwrap_allow_table != NULL)
-    hosts_allow_table = c->tcpwrap_allow_table;
-  if (c->tcpwrap_deny_table != NULL)
-    hosts_deny_table = c->tcpwrap_deny_table;
-  request_init(&req, RQ_DAEMON, c->tcpwrap_daemon ? c->tcpwrap_daemon : "pop3d",
-               RQ_FILE, fd, 0);
-  fromhost(&req);
-  return hosts_access(&req) != 0;
+  /* Loaded here, in the short-lived child that asks libwrap (monitor.c), so that no
+   * process that lives on maps libwrap and what it needs (libnsl, libtirpc...). */
+  m = module_load("tcpwrap", &err);
+  if (m == NULL || m->tcpwrap_check == NULL) {
+    log_msg(LOG_ERR, "tcp-wrappers: %s; connection refused",
+            m == NULL ? err : "tcpwrap.so has no tcp-wrappers check");
+    return false;
+  }
+  return m->tcpwrap_check(c, fd);
 #else
   (void)c;
   (void)fd;

@@ -11,6 +11,8 @@
  * of the site's kind where a module had nothing to check (unknown user, locked
  * account...); and an unknown user logs what a wrong password logs (AUTH_BAD_LOGIN).
  * So neither the time of the answer nor the log tells whether the user exists.
+ * sql and ldap are loadable modules (module.h): auth_modules_load() loads those the
+ * lists use, and their entries here call through what it loaded.
  *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
@@ -35,6 +37,7 @@
 #include "auth_sql.h"
 #include "conf.h"
 #include "log.h"
+#include "module.h"
 #include "params.h"
 #include "util.h"
 
@@ -52,6 +55,21 @@ const char *const auth_modules[] = {
   "ldap",
 #endif
   NULL,
+};
+
+/* sql and ldap: their entries call through the modules auth_modules_load() loads. */
+static const struct auth_module *sql_backend, *ldap_backend;
+
+const struct auth_module auth_module_sql = {
+  .name = "sql",
+  .usable = auth_sql_usable,
+  .backend = &sql_backend,
+};
+
+const struct auth_module auth_module_ldap = {
+  .name = "ldap",
+  .usable = auth_ldap_usable,
+  .backend = &ldap_backend,
 };
 
 /* Every module this file knows, built or stub (the PAM stub says it is not built). */
@@ -334,6 +352,23 @@ void auth_user_free(struct auth_user *u)
   u->name = u->home = u->mailbox = u->passwd = NULL;
 }
 
+/* The functions that run for m: its own, or those of the loadable module loaded for it
+ * (NULL: not loaded). */
+static const struct auth_module *backend_of(const struct auth_module *m)
+{
+  return m->backend != NULL ? *m->backend : m;
+}
+
+/* Whether m can run in an authentication (authz false) or authorization list: it has
+ * what that takes, and a configuration that lets it serve. */
+static bool runnable(const struct conf *c, const struct auth_module *m, bool authz)
+{
+  const struct auth_module *b = backend_of(m);
+
+  return b != NULL && (!authz || b->authorize != NULL) &&
+         (m->usable == NULL || m->usable(c, authz));
+}
+
 static const struct auth_module *module_find(const char *name)
 {
   for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++)
@@ -350,31 +385,38 @@ static bool module_not_built(const char *name)
   return false;
 }
 
+/* Where a configured list starts: after its last `clear'. */
+static size_t list_start(const struct conf_strlist *l)
+{
+  size_t start = 0;
+
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->v[i], "clear") == 0)
+      start = i + 1;
+  return start;
+}
+
 /* The modules to run, in order: the configured list after its last `clear`, or the
  * default order when nothing was configured; those without what they need (no
- * authorization, a module whose configuration can't serve) left out.  Returns a malloc'd
- * array of *n. */
+ * authorization, a module whose configuration can't serve, a loadable module not
+ * loaded) left out.  Returns a malloc'd array of *n. */
 static const struct auth_module **module_list(const struct conf *c,
                                               const struct conf_strlist *l, bool authz,
                                               size_t *n)
 {
   const struct auth_module **v;
-  size_t start = 0;
+  size_t start = list_start(l);
 
   *n = 0;
   if (l->n == 0) {
     v = util_xcalloc(sizeof auth_modules / sizeof auth_modules[0], sizeof *v);
     for (size_t i = 0; auth_modules[i] != NULL; i++) {
       const struct auth_module *m = module_find(auth_modules[i]);
-      if (m != NULL && (!authz || m->authorize != NULL) &&
-          (m->usable == NULL || m->usable(c, authz)))
+      if (m != NULL && runnable(c, m, authz))
         v[(*n)++] = m;
     }
     return v;
   }
-  for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->v[i], "clear") == 0)
-      start = i + 1;
   v = util_xcalloc(l->n, sizeof *v);
   for (size_t i = start; i < l->n; i++) {
     const struct auth_module *m = module_find(l->v[i]);
@@ -383,9 +425,8 @@ static const struct auth_module **module_list(const struct conf *c,
         log_msg(LOG_WARNING, "auth: unknown module `%s' ignored", l->v[i]);
       continue;
     }
-    if ((authz && m->authorize == NULL) || (m->usable != NULL && !m->usable(c, authz)))
-      continue;
-    v[(*n)++] = m;
+    if (runnable(c, m, authz))
+      v[(*n)++] = m;
   }
   return v;
 }
@@ -485,9 +526,12 @@ static enum auth_status finish(struct auth_ctx *ctx, enum auth_status st,
   ctx->canon = NULL;
   util_wipe(ctx->errbuf, sizeof ctx->errbuf);
   if (st == AUTH_OK)
-    for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++)
-      if (module_table[i]->release != NULL)
-        module_table[i]->release();
+    for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++) {
+      const struct auth_module *b = backend_of(module_table[i]);
+
+      if (b != NULL && b->release != NULL)
+        b->release();
+    }
   return st;
 }
 
@@ -506,7 +550,7 @@ static enum auth_mod_result lookup(struct auth_ctx *ctx, const char *name,
     enum auth_mod_result r;
 
     ctx->error = NULL;
-    r = mods[i]->authorize(ctx, name, out);
+    r = backend_of(mods[i])->authorize(ctx, name, out);
     if (r == AUTH_MOD_OK) {
       free(mods);
       return AUTH_MOD_OK;
@@ -599,7 +643,7 @@ enum auth_status auth_login(const struct conf *c, const char *user, const char *
 
     ctx.error = NULL;
     ctx.hashed = false;
-    r = mods[i]->authenticate(&ctx);
+    r = backend_of(mods[i])->authenticate(&ctx);
     if (ctx.hashed && due > 0)
       due--;
     switch (r) {
@@ -668,4 +712,44 @@ enum auth_status auth_authorize(const struct conf *c, const char *name,
   if (!auth_name_valid(name))
     return finish(&ctx, AUTH_FAIL, "invalid user name", error_r);
   return authorize(&ctx, name, out, error_r);
+}
+
+/* Whether a list (as module_list() reads it) names the module. */
+static bool list_names(const struct conf_strlist *l, const char *name)
+{
+  if (l->n == 0) {
+    for (size_t i = 0; auth_modules[i] != NULL; i++)
+      if (strcmp(auth_modules[i], name) == 0)
+        return true;
+    return false;
+  }
+  for (size_t i = list_start(l); i < l->n; i++)
+    if (strcmp(l->v[i], name) == 0)
+      return true;
+  return false;
+}
+
+int auth_modules_load(const struct conf *c, FILE *err)
+{
+  int n = 0;
+
+  for (size_t i = 0; i < sizeof module_table / sizeof module_table[0]; i++) {
+    const struct auth_module *m = module_table[i];
+    const struct pop3d_module *mod;
+    const char *e;
+
+    if (m->backend == NULL || *m->backend != NULL)
+      continue;
+    if (!(list_names(&c->authentication, m->name) && m->usable(c, false)) &&
+        !(list_names(&c->authorization, m->name) && m->usable(c, true)))
+      continue;
+    mod = module_load(m->name, &e);
+    if (mod == NULL || mod->auth == NULL) {
+      fprintf(err, "%s: %s\n", m->name, mod == NULL ? e : "not an authentication module");
+      n++;
+      continue;
+    }
+    *m->backend = mod->auth;
+  }
+  return n;
 }

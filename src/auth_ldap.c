@@ -21,10 +21,17 @@
  * auth.c (a cheap scheme such as {SSHA} is not counted as the full-cost check), or with
  * bind-as-user a bind that fails.
  *
+ * Built twice.  Into pop3d: the checks of the configuration's values (auth_ldap_check_*(),
+ * at parse time, the URLs read as libldap reads them but without it) and whether the
+ * configuration lets the module serve.  With -DPOP3D_MODULE: the module ldap.so
+ * (module.h), everything else, linked with libldap, liblber and nettle; pop3d loads it
+ * only when its lists use ldap (auth_modules_load()).
+ *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
 #include <config.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,7 @@
 #include "auth_impl.h"
 #include "auth_ldap.h"
 #include "conf.h"
+#include "module.h"
 
 /* Longest getpwnam/getpwuid filter a configuration may give. */
 #define LDAP_FILTER_MAX 1024
@@ -84,6 +92,8 @@ static int field_parse(const char *def, const char **attr, const char **error_r)
   return -1;
 }
 
+#ifndef POP3D_MODULE
+
 int auth_ldap_check_field(const char *def, const char **error_r)
 {
   const char *attr;
@@ -105,7 +115,198 @@ int auth_ldap_check_filter(const char *filter, const char **error_r)
   return 0;
 }
 
-#ifndef HAVE_LDAP
+bool auth_ldap_usable(const struct conf *c, bool authz)
+{
+  /* As in Mailutils, the module counts only where ldap { enable yes; } says so: in the
+   * default lists too. */
+  (void)authz;
+#ifdef HAVE_LDAP
+  return c->ldap_enabled;
+#else
+  (void)c;
+  return false;
+#endif
+}
+
+#ifdef HAVE_LDAP
+
+/* The URLs are checked as OpenLDAP's ldap_url_parse() reads them (RFC 4516 with its
+ * leniencies and its quirks): what it refuses is refused, what it takes is taken. */
+
+/* The next part of a URL from p up to end: up to sep or end; *next after it, or NULL
+ * when it was the last. */
+static const char *url_part(const char *p, const char *end, char sep, const char **next)
+{
+  const char *e = memchr(p, sep, (size_t)(end - p));
+
+  *next = e != NULL ? e + 1 : NULL;
+  return e != NULL ? e : end;
+}
+
+/* The value of a hex digit, or -1. */
+static int url_hex(char c)
+{
+  static const char digits[] = "0123456789abcdef";
+  const char *d = c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
+
+  return d != NULL ? (int)(d - digits) : -1;
+}
+
+/* The n bytes at p with %XX decoded, into out (more than n bytes), as a C string; a `%'
+ * without two hex digits empties it, as libldap's unescaping does. */
+static void url_unescape(const char *p, size_t n, char *out)
+{
+  size_t o = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] != '%') {
+      out[o++] = p[i];
+    } else if (i + 2 < n && url_hex(p[i + 1]) >= 0 && url_hex(p[i + 2]) >= 0) {
+      out[o++] = (char)(url_hex(p[i + 1]) << 4 | url_hex(p[i + 2]));
+      i += 2;
+    } else {
+      o = 0;
+      break;
+    }
+  }
+  out[o] = '\0';
+}
+
+/* The host part of an ldap:// or ldaps:// URL (not ldapi://, whose host is a path): an
+ * IPv6 address in brackets (then nothing or the port's colon), or a name; a port after
+ * a colon is a number as strtol() reads it once unescaped. */
+static bool url_hostport(const char *p, const char *end, char *buf)
+{
+  const char *colon;
+  char *next;
+
+  if (p < end && *p == '[') {
+    const char *rb = memchr(p, ']', (size_t)(end - p));
+
+    if (rb == NULL)
+      return false;
+    colon = memchr(rb + 1, ':', (size_t)(end - rb - 1));
+    if (colon != NULL && colon != rb + 1)
+      return false;
+  } else {
+    colon = memchr(p, ':', (size_t)(end - p));
+  }
+  if (colon == NULL)
+    return true;
+  url_unescape(colon + 1, (size_t)(end - colon - 1), buf);
+  if (buf[0] == '\0')
+    return false;
+  (void)strtol(buf, &next, 10);
+  return next != buf && *next == '\0';
+}
+
+/* The scope part, unescaped: a scope libldap knows, in any case. */
+static bool url_scope(const char *scope)
+{
+  static const char *const scopes[] = {
+    "one", "onelevel", "base", "sub", "subtree", "subord", "subordinate", "children",
+  };
+
+  for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++)
+    if (strlen(scope) == strlen(scopes[i]) &&
+        util_strncasecmp(scope, scopes[i], strlen(scopes[i])) == 0)
+      return true;
+  return false;
+}
+
+/* One URL, the len bytes at u (at most LDAP_FILTER_MAX): <...> and URL: around it
+ * allowed; ldap://, ldaps://, ldapi:// (or the proxied pldap://, pldaps://); the host
+ * and port (above) up to the DN's `/', or up to a `?' when there is none (and then
+ * nothing after it counts); then DN?ATTRIBUTES?SCOPE?FILTER?EXTENSIONS, each part
+ * optional, but a scope libldap knows, a filter that is not empty once unescaped, one
+ * extension at least when their part is there, and no sixth part. */
+static bool url_valid(const char *u, size_t len)
+{
+  static const char *const schemes[] = {
+    "ldap://", "pldap://", "ldaps://", "pldaps://", "ldapi://",
+  };
+  const char *end = u + len, *slash, *hostend, *next;
+  char buf[LDAP_FILTER_MAX + 1];
+  bool enclosed = false, known = false, ipc = false;
+
+  if (u < end && *u == '<') {
+    enclosed = true;
+    u++;
+  }
+  if (end - u >= 4 && util_strncasecmp(u, "URL:", 4) == 0)
+    u += 4;
+  for (size_t i = 0; i < sizeof schemes / sizeof schemes[0] && !known; i++) {
+    size_t sl = strlen(schemes[i]);
+
+    if ((size_t)(end - u) >= sl && util_strncasecmp(u, schemes[i], sl) == 0) {
+      u += sl;
+      known = true;
+      ipc = strcmp(schemes[i], "ldapi://") == 0;
+    }
+  }
+  if (!known)
+    return false;
+  if (enclosed) {
+    if (u == end || end[-1] != '>')
+      return false;
+    end--;
+  }
+  slash = memchr(u, '/', (size_t)(end - u));
+  hostend = slash != NULL ? slash : url_part(u, end, '?', &next);
+  if (!ipc && !url_hostport(u, hostend, buf))
+    return false;
+  if (slash == NULL)
+    return true;
+  next = slash + 1;
+  for (int k = 0; next != NULL; k++) {
+    const char *part = next, *e = url_part(part, end, '?', &next);
+
+    if (e > part && (k == 2 || k == 3)) {
+      url_unescape(part, (size_t)(e - part), buf);
+      if ((k == 2 && !url_scope(buf)) || (k == 3 && buf[0] == '\0'))
+        return false;                           /* a filter: not empty once unescaped */
+    }
+    /* The extensions, the rest: no other `?', and one at least (not only commas). */
+    if (k == 4) {
+      while (part < e && *part == ',')
+        part++;
+      return next == NULL && part < e;
+    }
+  }
+  return true;
+}
+
+/* The list of URLs of `url', as ldap_initialize() will read it. */
+int auth_ldap_check_url(const char *url, const char **error_r)
+{
+  size_t len = strlen(url), i = 0, n = 0;
+
+  if (len == 0 || len > LDAP_FILTER_MAX) {
+    *error_r = "a URL list is 1 to 1024 characters long";
+    return -1;
+  }
+  while (i < len) {
+    size_t l = strcspn(url + i, " \t,");
+
+    if (l == 0) {
+      i++;
+      continue;
+    }
+    n++;
+    if (!url_valid(url + i, l)) {
+      *error_r = "not an LDAP URL (ldap://HOST:PORT/, ldaps://HOST/, ldapi://PATH)";
+      return -1;
+    }
+    i += l;
+  }
+  if (n == 0) {
+    *error_r = "no URL";
+    return -1;
+  }
+  return 0;
+}
+
+#else /* !HAVE_LDAP: every value is accepted; conf_check() refuses the module */
 
 int auth_ldap_check_url(const char *url, const char **error_r)
 {
@@ -114,28 +315,9 @@ int auth_ldap_check_url(const char *url, const char **error_r)
   return 0;
 }
 
-/* Not built: never selected (conf_check() refuses a configuration that names it). */
-static enum auth_mod_result ldap_not_built(struct auth_ctx *ctx)
-{
-  ctx->error = "the ldap module is not built into pop3d";
-  return AUTH_MOD_NOUSER;
-}
+#endif /* HAVE_LDAP */
 
-static enum auth_mod_result ldap_not_built_authorize(struct auth_ctx *ctx, const char *name,
-                                                     struct auth_user *out)
-{
-  (void)name;
-  (void)out;
-  return ldap_not_built(ctx);
-}
-
-const struct auth_module auth_module_ldap = {
-  .name = "ldap",
-  .authenticate = ldap_not_built,
-  .authorize = ldap_not_built_authorize,
-};
-
-#else /* HAVE_LDAP */
+#else /* POP3D_MODULE */
 
 #include <ldap.h>
 #include <nettle/md5.h>
@@ -159,41 +341,6 @@ static const char *const field_defaults[LF_COUNT] = {
 };
 
 #define LDAP_DEFAULT_GETPWNAM "(&(objectClass=posixAccount) (uid=$user))"
-
-int auth_ldap_check_url(const char *url, const char **error_r)
-{
-  size_t len = strlen(url), i = 0, n = 0;
-
-  if (len == 0 || len > LDAP_FILTER_MAX) {
-    *error_r = "a URL list is 1 to 1024 characters long";
-    return -1;
-  }
-  while (i < len) {
-    char one[LDAP_FILTER_MAX + 1];
-    LDAPURLDesc *lud = NULL;
-    size_t l = strcspn(url + i, " \t,");
-
-    if (l == 0) {
-      i++;
-      continue;
-    }
-    memcpy(one, url + i, l);
-    one[l] = '\0';
-    i += l;
-    n++;
-    /* libldap takes the schemes ldap, ldaps and ldapi only. */
-    if (ldap_url_parse(one, &lud) != LDAP_URL_SUCCESS) {
-      *error_r = "not an LDAP URL (ldap://HOST:PORT/, ldaps://HOST/, ldapi://PATH)";
-      return -1;
-    }
-    ldap_free_urldesc(lud);
-  }
-  if (n == 0) {
-    *error_r = "no URL";
-    return -1;
-  }
-  return 0;
-}
 
 /* The monitor's connection, kept for its next login attempts. */
 static LDAP *conn;
@@ -671,20 +818,16 @@ static enum auth_mod_result ldap_authorize(struct auth_ctx *ctx, const char *nam
   return AUTH_MOD_OK;
 }
 
-/* As in Mailutils, the module counts only where ldap { enable yes; } says so: in the
- * default lists too. */
-static bool ldap_usable(const struct conf *c, bool authz)
-{
-  (void)authz;
-  return c->ldap_enabled;
-}
-
-const struct auth_module auth_module_ldap = {
+static const struct auth_module ldap_module = {
   .name = "ldap",
   .authenticate = ldap_authenticate,
   .authorize = ldap_authorize,
-  .usable = ldap_usable,
   .release = conn_close,
 };
 
-#endif /* HAVE_LDAP */
+POP3D_MODULE_EXPORT const struct pop3d_module pop3d_module = {
+  POP3D_MODULE_HEADER("ldap"),
+  .auth = &ldap_module,
+};
+
+#endif /* POP3D_MODULE */

@@ -18,6 +18,11 @@
  * is a temporary failure ([SYS/TEMP]), never a refusal.  Every value of a reply is
  * bounded and checked before use.
  *
+ * Built twice.  Into pop3d: the checks of the configuration (auth_sql_conf_check()) and
+ * whether it lets the module serve (auth_sql_usable()), which need no client library.
+ * With -DPOP3D_MODULE: the module sql.so (module.h), everything else, linked with the
+ * client libraries; pop3d loads it only when its lists use sql (auth_modules_load()).
+ *
  * Copyright (C) 2026 The pop3d authors.  GPL-3.0-or-later.
  */
 #include <config.h>
@@ -35,18 +40,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifdef HAVE_MYSQL
-# include <mysql.h>
-# include <errmsg.h>
-#endif
-#ifdef HAVE_PGSQL
-# include <libpq-fe.h>
+#ifdef POP3D_MODULE
+# ifdef HAVE_MYSQL
+#  include <mysql.h>
+#  include <errmsg.h>
+# endif
+# ifdef HAVE_PGSQL
+#  include <libpq-fe.h>
+# endif
 #endif
 
 #include "auth.h"
 #include "auth_impl.h"
 #include "auth_sql.h"
 #include "conf.h"
+#include "module.h"
 #include "params.h"
 #include "util.h"
 
@@ -74,22 +82,6 @@ static enum sql_iface iface_of(const struct conf *c)
   if (strcmp(s, "postgres") == 0)
     return SQL_POSTGRES;
   return SQL_ODBC;
-}
-
-static bool iface_built(enum sql_iface i)
-{
-  switch (i) {
-#ifdef HAVE_MYSQL
-  case SQL_MYSQL:
-    return true;
-#endif
-#ifdef HAVE_PGSQL
-  case SQL_POSTGRES:
-    return true;
-#endif
-  default:
-    return false;
-  }
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -138,9 +130,8 @@ static enum sql_part placeholder(const char *q, size_t *len)
   return n == 5 && strncmp(q + 1, "user", 4) == 0 ? PART_USER : PART_NONE;
 }
 
-#if defined(HAVE_MYSQL) || defined(HAVE_PGSQL)
-/* What the module does at run time: not in a build without an interface, whose
- * configuration checks (below) still know Mailutils' statements. */
+#ifdef POP3D_MODULE
+/* What the module does at run time (sql.so, only in a build with an interface). */
 
 enum sql_enc { SQL_PLAIN, SQL_HASH, SQL_SCRAMBLED };
 
@@ -841,12 +832,6 @@ static bool scrambled_ok(const char *stored, const char *password)
 /* ---------------------------------------------------------------------------------- */
 /* The module                                                                         */
 
-static bool sql_usable(const struct conf *c, bool authz)
-{
-  return iface_built(iface_of(c)) &&
-         (authz ? c->sql_getpwnam != NULL : c->sql_getpass != NULL);
-}
-
 static enum auth_mod_result sql_authenticate(struct auth_ctx *ctx)
 {
   /* Mailutils asks for the password of the name its authorization found. */
@@ -957,31 +942,44 @@ out:
   return res;
 }
 
-const struct auth_module auth_module_sql = {
+static const struct auth_module sql_module = {
   .name = "sql",
   .authenticate = sql_authenticate,
   .authorize = sql_authorize,
-  .usable = sql_usable,
   .release = db_close,
 };
 
-#else
-
-static bool sql_not_built(const struct conf *c, bool authz)
-{
-  (void)c;
-  (void)authz;
-  return false;
-}
-
-const struct auth_module auth_module_sql = {
-  .name = "sql",
-  .usable = sql_not_built,
+POP3D_MODULE_EXPORT const struct pop3d_module pop3d_module = {
+  POP3D_MODULE_HEADER("sql"),
+  .auth = &sql_module,
 };
-#endif
+
+#else /* pop3d */
 
 /* ---------------------------------------------------------------------------------- */
 /* Configuration checks                                                               */
+
+static bool iface_built(enum sql_iface i)
+{
+  switch (i) {
+#ifdef HAVE_MYSQL
+  case SQL_MYSQL:
+    return true;
+#endif
+#ifdef HAVE_PGSQL
+  case SQL_POSTGRES:
+    return true;
+#endif
+  default:
+    return false;
+  }
+}
+
+bool auth_sql_usable(const struct conf *c, bool authz)
+{
+  return iface_built(iface_of(c)) &&
+         (authz ? c->sql_getpwnam != NULL : c->sql_getpass != NULL);
+}
 
 static bool selected(const struct conf *c, bool authz)
 {
@@ -1094,3 +1092,5 @@ int auth_sql_conf_check(const struct conf *c, FILE *err)
   }
   return n;
 }
+
+#endif /* POP3D_MODULE */

@@ -148,6 +148,9 @@ static int build_conf(struct conf *c, FILE *err, const void *arg)
   if (o->debug_line_info >= 0)
     c->debug_line_info = o->debug_line_info == 1;
   errors += conf_check(c, err);
+  /* The sql and ldap modules the lists use, here so that a reload that starts using one
+   * loads it too, and --config-lint says what a start would. */
+  errors += auth_modules_load(c, err);
   return errors;
 }
 

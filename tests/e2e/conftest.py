@@ -17,6 +17,12 @@ TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 POP3D = os.environ.get("POP3D") or os.path.join(
     os.environ.get("top_builddir", TOP_SRCDIR), "pop3d")
+# pop3d's loadable modules (sql.so, ldap.so, tcpwrap.so) are in modules/ of the build
+# tree: `make check' says so in POP3D_MODULE_DIR, and so does this when it is not set.
+if not os.environ.get("POP3D_MODULE_DIR"):
+    _modules = os.path.join(os.path.dirname(os.path.abspath(POP3D)), "modules")
+    if os.path.isdir(_modules):
+        os.environ["POP3D_MODULE_DIR"] = _modules
 
 def _find_lib(name):
     for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",

@@ -99,15 +99,37 @@ for f in ./usr/sbin/pop3d ./etc/pop3d.conf ./etc/pam.d/gnu-pop3d \
   check "package contains $f" grep -qF " $f" "$work/contents"
 done
 check "package contains popauth (bin or sbin)" grep -qE ' \./usr/s?bin/popauth$' "$work/contents"
+# The loadable modules, in $(pkglibdir) (/usr/lib/<triplet>/pop3d): each resolves its
+# libraries on this host, and pop3d itself links none of their client libraries.
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+for m in sql ldap tcpwrap; do
+  check "package contains the module /usr/lib/$multiarch/pop3d/$m.so" \
+    grep -qE " \./usr/lib/$multiarch/pop3d/$m\.so\$" "$work/contents"
+done
 check "no info dir file" sh -c "! grep -qE ' \./usr/share/info/dir' '$work/contents'"
 
 # The programs run from the scratch root with the system's libraries.
 check "pop3d --version runs from the scratch root" "$sbin" --version
 check "popauth --version runs from the scratch root" "$popauth" --version
+for m in sql ldap tcpwrap; do
+  check "the module $m.so finds its libraries" sh -c \
+    "ldd '$root/usr/lib/$multiarch/pop3d/$m.so' >'$work/ldd-$m' && ! grep -q 'not found' '$work/ldd-$m'"
+done
+check "pop3d links no SQL, LDAP or libwrap client (they are the modules')" sh -c \
+  "ldd '$sbin' >'$work/ldd-pop3d' && ! grep -qE 'libmariadb|libpq|libldap|liblber|libwrap' '$work/ldd-pop3d'"
+check "popauth links no SQL, LDAP or libwrap client" sh -c \
+  "! ldd '$popauth' | grep -qE 'libmariadb|libpq|libldap|liblber|libwrap'"
 # Run as root, lint also checks the privsep user, which only the package's postinst
 # creates (on the host it is checked in a namespace below): name one this host has.
 check "pop3d --config-lint accepts the packaged /etc/pop3d.conf" \
   "$sbin" --config-lint --config-file="$root/etc/pop3d.conf" --set=privsep-user=nobody
+# The packaged sql.so and ldap.so load into the packaged pop3d (POP3D_MODULE_DIR names
+# them in the scratch root): lint loads the modules the configuration uses.
+check "pop3d --config-lint loads the packaged sql.so and ldap.so" \
+  env POP3D_MODULE_DIR="$root/usr/lib/$multiarch/pop3d" "$sbin" --config-lint \
+  --config-file="$root/etc/pop3d.conf" --set=privsep-user=nobody --set=sql.interface=mysql \
+  --set="sql.getpass=SELECT pw FROM u WHERE n='\$user'" --set=ldap.enable=yes \
+  --set=auth.authentication=sql:ldap
 
 # Control data: conffiles and the relations to other POP3 servers.
 ctl=$work/control
@@ -118,6 +140,9 @@ for field in Provides Conflicts Replaces; do
   check "$field: pop3-server" sh -c "dpkg-deb -f '$deb' $field | grep -qw pop3-server"
 done
 check "Depends has the shared libraries" sh -c "dpkg-deb -f '$deb' Depends | grep -q libc6"
+check "Depends has the modules' libraries (libmariadb3, libpq5, libldap, libwrap0)" sh -c \
+  "dpkg-deb -f '$deb' Depends | grep -q libmariadb3 && dpkg-deb -f '$deb' Depends | grep -q libpq5 &&
+   dpkg-deb -f '$deb' Depends | grep -q libldap && dpkg-deb -f '$deb' Depends | grep -q libwrap0"
 check "the package has a postrm" test -x "$ctl/postrm"
 check "postrm removes the user pop3d on purge" grep -q 'deluser --system' "$ctl/postrm"
 # Installed, not enabled or started: postinst re-enables a unit only if the

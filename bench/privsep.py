@@ -20,8 +20,6 @@ import crypt
 import os
 import pwd
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,28 +27,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import PASSWORD, Client, free_port, wait_port, write_mbox  # noqa: E402
-
-NUSERS = 8
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_of(pid):
-    """utime + stime + cutime + cstime of pid, in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in v[11:15]) / TICK
-
-
-class TlsClient(Client):
-    """bench.py's client over POP3S."""
-    def __init__(self, port):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=120))
-        self.f = self.s.makefile("rb", buffering=1 << 20)
-        self.line()
+from bench import (NUSERS, PASSWORD, Client, cpu_of, free_port, wait_port,  # noqa: E402
+                   write_mbox)
 
 
 def run(binary, d, conf_extra, seconds, big_count):
@@ -96,14 +74,13 @@ def run(binary, d, conf_extra, seconds, big_count):
             best = 0.0
             cpu0, octets = cpu_of(proc.pid), 0
             for _ in range(3):
-                c = TlsClient(p) if tls else Client(p)
+                c = Client(p, tls, bufsize=1 << 20)
                 c.login("big@bench.test")
                 t0 = time.monotonic()
                 total = 0
                 for k in range(1, big_count + 1):
-                    c.s.sendall(b"RETR %d\r\n" % k)
-                    c.line()
-                    total += c.multi_bytes()
+                    c.send(b"RETR %d\r\n" % k)
+                    total += c.multi()
                 best = max(best, total / (time.monotonic() - t0) / 1e6)
                 octets += total
                 c.cmd("QUIT")

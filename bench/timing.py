@@ -24,12 +24,14 @@ and a Python with pytest (the harness is the test suite's):
 
     bench/timing.py --pop3d _build/pop3d [--attempts 200] [--concurrency 8]
                     [--setups pam,system,default,scram,control]
-                    [--report FILE] [--plot FILE]
+                    [--report FILE] [--plot FILE] [--json FILE]
 
 The report is Markdown, on standard output and in --report; --plot draws the
-distributions when matplotlib is installed.
+distributions when matplotlib is installed; --json writes the summary (bench/run
+includes it in its report).
 """
 import argparse
+import json
 import math
 import os
 import random
@@ -312,6 +314,7 @@ def main():
     ap.add_argument("--setups", default="pam,system,default,scram,control")
     ap.add_argument("--report")
     ap.add_argument("--plot", default="timing.png")
+    ap.add_argument("--json")
     args = ap.parse_args()
     mods = harness(args.pop3d)
     results = []
@@ -335,6 +338,11 @@ def main():
     if args.report:
         with open(args.report, "w") as f:
             f.write(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"attempts": args.attempts, "concurrency": args.concurrency,
+                       "setups": [{k: v for k, v in r.items() if k != "times"}
+                                  for r in results]}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -277,6 +277,7 @@ static void test_penalty(const char *scratch)
   conf_free(&c);
 }
 
+#ifdef HAVE_LIBWRAP
 static void write_file(const char *path, const char *text)
 {
   FILE *f = fopen(path, "w");
@@ -284,19 +285,12 @@ static void write_file(const char *path, const char *text)
   if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
     abort();
 }
+#endif
 
 /* Whether the tcp-wrappers tables need libwrap at all: only blank lines and comments in
  * column 0 (or no file) mean "allow everyone" without asking it. */
 static void test_tcpwrap_tables(const char *scratch)
 {
-  static const struct { const char *text; bool rules; } t[] = {
-    { "", false },
-    { "# /etc/hosts.allow\n#\n\n   \n\t\r\n# ALL: ALL\n", false },
-    { "pop3d: 192.0.2.1\n", true },
-    { "# comment\nALL: ALL", true },
-    { "  # blanks before the hash make a rule line for libwrap\n", true },
-    { "# a comment that goes on \\\nALL: ALL\n", true },
-  };
   char allow[256], deny[256];
   struct conf c;
 
@@ -308,6 +302,15 @@ static void test_tcpwrap_tables(const char *scratch)
   c.tcpwrap_allow_table = strdup(allow);
   c.tcpwrap_deny_table = strdup(deny);
 #ifdef HAVE_LIBWRAP
+  static const struct { const char *text; bool rules; } t[] = {
+    { "", false },
+    { "# /etc/hosts.allow\n#\n\n   \n\t\r\n# ALL: ALL\n", false },
+    { "pop3d: 192.0.2.1\n", true },
+    { "# comment\nALL: ALL", true },
+    { "  # blanks before the hash make a rule line for libwrap\n", true },
+    { "# a comment that goes on \\\nALL: ALL\n", true },
+  };
+
   ok(!acl_tcpwrap_has_rules(&c), "no tables: no rules");
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     write_file(allow, t[i].text);

@@ -103,6 +103,16 @@ const char *tls_conn_error(const struct tls_conn *c);
 void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len);
 void tls_conn_free(struct tls_conn *c);
 
+/* Session tickets (RFC 5077 and TLS 1.3's), so that a returning client skips the full
+ * handshake: tls_tickets_init() makes one master key, in the standalone listener at
+ * start-up; every connection forked from it issues and takes tickets under keys GnuTLS
+ * derives from it and rotates.  Only the worker needs the key: the monitor forgets it
+ * (tls_tickets_forget()) once its worker is forked, before the session-to-be is, and
+ * the tcp-wrappers child forgets it first thing.  Without tls_tickets_init() (inetd
+ * mode: one process per connection, no key to share) no ticket is issued. */
+int tls_tickets_init(void);
+void tls_tickets_forget(void);
+
 /* The private key stays with the monitor.  A worker's credentials sign through
  * tls_set_signer()'s descriptor (PS_SIGN); the monitor answers with tls_sign(), which
  * reads ts's key on its first use (with tls-file-checks).  kind is one of these, with

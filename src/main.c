@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "monitor.h"
+#include "tls.h"
 #include "worker.h"
 #include "options.h"
 #include "session.h"
@@ -219,6 +220,8 @@ int main(int argc, char **argv)
     bool to_syslog = c.log_syslog && !c.foreground;
 
     log_open(c.log_tag, c.log_facility, to_syslog, c.log_print_severity, c.log_severity);
+    if (tls_built() && tls_tickets_init() < 0)
+      log_msg(LOG_WARNING, "TLS session tickets: no key; clients resume no session");
     r = daemon_run(&c, &reload);
   } else {
     /* inetd gives us the socket as stdin, stdout and stderr: never log to stderr then,

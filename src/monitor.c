@@ -259,6 +259,7 @@ static bool tcpwrap_allows(const struct conf *c, int fd)
     const char *err = NULL;
 
     forget_child_state(c);
+    tls_tickets_forget();
     if (privsep_drop_worker(ps_uid, ps_gid, NULL, &err) < 0) {
       log_msg(LOG_ERR, "tcp-wrappers: %s", err);
       _exit(2);
@@ -1037,6 +1038,8 @@ static int serve_connection(const struct conf *c, const struct conf_server *srv,
                      m.apop));
   }
   close(wp[1]);
+  /* The worker has the session tickets' key; the session-to-be, forked later, must not. */
+  tls_tickets_forget();
   m.wfd = wp[0];
   null_fds(rfd, wfd);
 

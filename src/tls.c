@@ -320,6 +320,8 @@ void tls_conn_describe(const struct tls_conn *c, char *buf, size_t len)
   snprintf(buf, len, "none");
 }
 void tls_conn_free(struct tls_conn *c) { }
+int tls_tickets_init(void) { return 0; }
+void tls_tickets_forget(void) { }
 
 void tls_set_signer(int fd) { (void)fd; }
 void tls_sign(const struct conf *c, const struct tls_settings *ts, uint32_t kind,
@@ -950,6 +952,26 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
   return poll(&p, 1, 0);
 }
 
+/* The session tickets' master key (tls.h). */
+static gnutls_datum_t ticket_key;
+
+int tls_tickets_init(void)
+{
+  if (ticket_key.data != NULL)
+    return 0;
+  return gnutls_session_ticket_key_generate(&ticket_key) < 0 ? -1 : 0;
+}
+
+void tls_tickets_forget(void)
+{
+  if (ticket_key.data == NULL)
+    return;
+  gnutls_memset(ticket_key.data, 0, ticket_key.size);
+  gnutls_free(ticket_key.data);
+  ticket_key.data = NULL;
+  ticket_key.size = 0;
+}
+
 struct tls_conn *tls_conn_new(const struct tls_creds *cr, int rfd, int wfd,
                               const char **error_r)
 {
@@ -966,6 +988,13 @@ struct tls_conn *tls_conn_new(const struct tls_creds *cr, int rfd, int wfd,
   }
   if ((r = gnutls_priority_set(c->session, cr->prio)) < 0 ||
       (r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, cr->cred)) < 0) {
+    *error_r = gnutls_strerror(r);
+    gnutls_deinit(c->session);
+    free(c);
+    return NULL;
+  }
+  if (ticket_key.data != NULL &&
+      (r = gnutls_session_ticket_enable_server(c->session, &ticket_key)) < 0) {
     *error_r = gnutls_strerror(r);
     gnutls_deinit(c->session);
     free(c);

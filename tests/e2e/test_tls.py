@@ -356,6 +356,44 @@ def test_pop3s_inetd_and_true_alias(site, tls):
     assert proc.wait(timeout=20) == 0
 
 
+def _pop3s_session(ctx, port, session=None):
+    """Log in over POP3S (resuming session when given), QUIT; the TLS session and whether
+    it was resumed."""
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
+                        session=session)
+    f = t.makefile("rb")
+    assert f.readline().startswith(b"+OK POP3 Ready")
+    t.sendall(("USER alice\r\nPASS %s\r\nSTAT\r\nQUIT\r\n" % PASSWORDS["alice"]).encode())
+    for _ in range(4):
+        assert f.readline().startswith(b"+OK")
+    reused, sess = t.session_reused, t.session
+    f.close()
+    t.close()
+    return sess, reused
+
+
+@pytest.mark.parametrize("version", ["TLSv1_3", "TLSv1_2"])
+def test_session_resumption(site, tls, version):
+    """A returning client resumes its TLS session with a ticket (no full handshake), in
+    any later connection's worker; a client without one gets a full handshake."""
+    site.write_mbox(MSGS)
+    port = free_port()
+    start_daemon(site, "server 127.0.0.1:%d { tls-mode connection; %s };\n"
+                 % (port, tls.block()), [port])
+    ctx = client_ctx(tls)
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    first, reused = _pop3s_session(ctx, port)
+    assert not reused and first.has_ticket
+    for _ in range(2):
+        sess, reused = _pop3s_session(ctx, port, first)
+        assert reused, "the session was not resumed"
+    # Another client context holds no ticket of this server: a full handshake.
+    other = client_ctx(tls)
+    other.minimum_version = other.maximum_version = ctx.minimum_version
+    _, reused = _pop3s_session(other, port)
+    assert not reused
+
+
 def test_large_message_over_tls(site, tls):
     """A 5 MB message, byte-exact, through both RETR and an odd output buffer size."""
     line = "".join(chr(33 + (i % 90)) for i in range(77))

@@ -241,6 +241,12 @@ def test_500_sequential_sessions_no_zombie_no_fd_leak(site):
     fds_before = sorted(os.listdir("/proc/%d/fd" % d.pid))
     for i in range(500):
         s = connect(port)
+        if s.greeting.startswith("-ERR [SYS/TEMP]"):
+            # The children of the last sessions are still ending (a slow machine, a
+            # sanitizer build): the slots are full for a moment.  A client tries again.
+            s.close()
+            d.idle()
+            s = connect(port)
         assert s.greeting.startswith("+OK")
         if i % 50 == 0:
             assert s.login().startswith("+OK")

@@ -59,4 +59,7 @@ int util_pread_all(int fd, void *buf, size_t n, off_t off) WUR;
 /* Monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);
 
+/* Sleep ms milliseconds, the whole time even when a signal interrupts. */
+void util_sleep_ms(uint64_t ms);
+
 #endif

@@ -288,12 +288,7 @@ enum lock_status lock_acquire(struct lock *l, int fd, const char *path,
       break;
     if (step > deadline - now)
       step = (unsigned)(deadline - now);
-    {
-      struct timespec ts = { (time_t)(step / 1000u), (long)(step % 1000u) * 1000000L };
-
-      while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-    }
+    util_sleep_ms(step);
     if (step < PARAMS_LOCK_POLL_MAX_MS)
       step = step * 2 < PARAMS_LOCK_POLL_MAX_MS ? step * 2 : PARAMS_LOCK_POLL_MAX_MS;
   }

@@ -1544,10 +1544,7 @@ enum mailbox_status mailbox_mbox_open_fd(struct mailbox *mb, int fd, const struc
       close(fd);
       return MAILBOX_INUSE;
     }
-    {
-      struct timespec ts = { 0, 10000000 };
-      nanosleep(&ts, NULL);
-    }
+    util_sleep_ms(10);
   }
   if (fstat(fd, &st) < 0) {
     *error_r = "cannot examine the mailbox";

@@ -384,14 +384,6 @@ static void result(struct privsep_msg *out, enum privsep_result r, bool close_it
   privsep_put_u32(out, close_it ? 1 : 0);
 }
 
-static void pause_seconds(unsigned sec)
-{
-  struct timespec ts = { .tv_sec = (time_t)sec, .tv_nsec = 0 };
-
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
-
 /* Before credentials are checked: the login penalty of the source and the name, the
  * same wait whatever the answer will be. */
 static void penalize(struct monitor *m, const char *user)
@@ -407,7 +399,7 @@ static void penalize(struct monitor *m, const char *user)
     return;
   log_msg(LOG_INFO, "login penalty for %s from %s: %u s", name != NULL ? name : "-",
           m->peer, sec);
-  pause_seconds(sec);
+  util_sleep_ms((uint64_t)sec * 1000u);
 }
 
 /* A refused login: one stable log line (fail2ban), the shared penalty, the growing
@@ -426,7 +418,7 @@ static void failed(struct monitor *m, struct privsep_msg *out, const char *mech,
   free(m->tried);
   m->tried = NULL;
   m->failures++;
-  pause_seconds(login_failure_delay(m->failures));
+  util_sleep_ms((uint64_t)login_failure_delay(m->failures) * 1000u);
   last = m->failures >= PARAMS_AUTH_FAILURES_MAX;
   result(out, st == AUTH_FAIL ? PS_R_FAIL : st == AUTH_TEMP ? PS_R_TEMP : PS_R_PERM, last);
   m->phase = MONITOR_PREAUTH;

@@ -106,10 +106,9 @@ static GDBM_FILE numdb_lock(struct numdb *db, char *err, size_t errlen)
     if ((ge == GDBM_CANT_BE_WRITER || ge == GDBM_CANT_BE_READER) &&
         util_now_ms() - start < PARAMS_NUMDB_LOCK_WAIT_MS) {
       unsigned char r = 0;
-      struct timespec ts = { 0, 2000000 };
-      if (util_random(&r, 1) == 0)
-        ts.tv_nsec += (long)r * 40000;     /* 2 to 12 ms: sessions don't move in step */
-      nanosleep(&ts, NULL);
+      if (util_random(&r, 1) != 0)
+        r = 0;
+      util_sleep_ms(2u + r / 25u);         /* 2 to 12 ms: sessions don't move in step */
       continue;
     }
     if (ge == GDBM_CANT_BE_WRITER || ge == GDBM_CANT_BE_READER)

@@ -221,3 +221,11 @@ uint64_t util_now_ms(void)
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+void util_sleep_ms(uint64_t ms)
+{
+  struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
